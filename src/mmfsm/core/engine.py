@@ -1,0 +1,808 @@
+"""The Engine: every decision mmfsm makes, as a pure function of the events it is fed.
+
+Theory of operation
+-------------------
+``Engine.handle(event) -> list[Command]`` is synchronous and deterministic: no I/O, no
+wall clock (``now`` is the latest event time seen, so a late event never moves time
+back), no threads, no randomness. The same events in the same order give the same
+commands and the same transitions, which is what makes the audit log replayable.
+
+Each step has three phases, always in this order:
+
+1. *Absorb* the event: books, tick sizes, our orders, the ledger. Exchange anomalies (a
+   crossed book, an unknown token, a trade for an order we never sent) become alerts and
+   an untrusted book, never exceptions.
+2. *Judge*: the risk rules (``risk``) decide which machine events are due, and the
+   machines (``machines``) move. A transition's side effects are emitted in the same
+   step: entering ``gapped_skip`` cancels the market's orders, the breaker emits
+   CancelAll and halts every market, and the step that halts emits no ``Place``.
+3. *Quote*: only if the bot and the market are running (or the position is being forced
+   out), compute the desired orders and diff them against the live ones, keeping what is
+   still good for its queue priority.
+
+If anything raises inside a step, the step's commands are discarded, the bot machine
+takes ``fault`` to ``halted`` and the Engine emits CancelAll and a critical alert: a bug
+is never a reason to keep quoting (INV-HALT).
+
+Exposure (INV-EXPOSURE): per market, worst-case long = net delta + everything our orders
+could still add on the long side; worst-case short likewise. Every order is counted from
+the step its ``Place`` is emitted, and a new order is cut to the room left, so however
+late fills are reported, exposure cannot pass the limit through our own orders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from attrs import frozen
+
+from mmfsm.core import risk
+from mmfsm.core.book import Book, BookError, BookSet
+from mmfsm.core.commands import (
+    Alert,
+    Cancel,
+    CancelAll,
+    Command,
+    Log,
+    Place,
+    Severity,
+    TimeInForce,
+)
+from mmfsm.core.config import Config, MicroPrice, config_hash
+from mmfsm.core.events import (
+    BookSnapshot,
+    ClockTick,
+    ConfigReload,
+    Event,
+    MarketListed,
+    OperatorHalt,
+    OperatorResume,
+    OrderAcked,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    PriceChange,
+    RejectReason,
+    TickSizeChanged,
+    Trade,
+    VenueFault,
+)
+from mmfsm.core.ledger import MarketLedger
+from mmfsm.core.machines import BOT, MARKET, POSITION, Machine, TransitionRecord
+from mmfsm.core.market_state import MarketState
+from mmfsm.core.orders import OrderStatus, OurOrder, OurOrders, Purpose
+from mmfsm.core.quotes import QuoteParams, StoikovMicroPrice, VolatilityEstimator, mark_units
+from mmfsm.core.quoting import Intent, exit_intent, quote_intents, unwind_intents
+from mmfsm.core.reconcile import ActionCounts, diff_side
+from mmfsm.core.ticks import PRICE_SCALE, format_money, format_price, format_size
+
+__all__ = ["Engine", "Exposure", "Step"]
+
+
+@frozen(kw_only=True)
+class Step:
+    """What one event caused: the transitions (to log first) and the commands."""
+
+    commands: tuple[Command, ...]
+    transitions: tuple[TransitionRecord, ...]
+
+
+@frozen(kw_only=True)
+class Exposure:
+    """Worst-case net delta of one market in size units, both ways, and its limit."""
+
+    long: int
+    short: int
+    limit: int
+
+    @property
+    def worst(self) -> int:
+        return max(self.long, self.short, 0)
+
+
+class _Recorder:
+    """The one transition listener: records, never does I/O."""
+
+    __slots__ = ("records",)
+
+    def __init__(self) -> None:
+        self.records: list[TransitionRecord] = []
+
+    def on_transition(self, record: TransitionRecord) -> None:
+        self.records.append(record)
+
+
+def _quote_params(config: Config) -> QuoteParams:
+    s = config.strategy
+    return QuoteParams(
+        model=s.quote_model.value,
+        gamma=s.gamma,
+        k=s.k,
+        horizon_s=s.horizon_ms / 1000.0,
+        glft_a=s.glft_a,
+        glft_k=s.glft_k,
+        min_half_spread=max(s.min_half_spread / PRICE_SCALE, 1e-9),
+    )
+
+
+class Engine:
+    def __init__(self, config: Config) -> None:
+        self._recorder = _Recorder()
+        self._set_config(config)
+        self.bot = Machine(BOT, "bot", self._recorder)
+        self.markets: dict[str, MarketState] = {}
+        self.books = BookSet()
+        self.orders = OurOrders()
+        self.actions = ActionCounts()
+        self.now_ms = 0
+        self.day: int | None = None
+        self.realized_today = 0
+        self.breaker_floor = 0
+        self.halt_reason: str | None = None
+        self._out: list[Command] = []
+
+    # ------------------------------------------------------------------ public API
+
+    def handle(self, event: Event) -> list[Command]:
+        return list(self.step(event).commands)
+
+    def step(self, event: Event) -> Step:
+        self._out = []
+        self._recorder.records = []
+        try:
+            self.now_ms = max(self.now_ms, event.ts_ms)
+            self._roll_day()
+            scope = self._absorb(event)
+            self._judge(scope)
+            self._quote(scope)
+        except Exception as exc:  # noqa: BLE001 - a fault halts, whatever it is
+            self._fault(exc)
+        return Step(commands=tuple(self._out), transitions=tuple(self._recorder.records))
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def config_hash(self) -> str:
+        return self._config_hash
+
+    @property
+    def halted(self) -> bool:
+        return self.bot.state == "halted"
+
+    def exposure(self, market: str) -> Exposure:
+        ms = self.markets[market]
+        long, short = self.orders.pending_delta(market)
+        return Exposure(
+            long=ms.ledger.delta + long,
+            short=-ms.ledger.delta + short,
+            limit=self._limit_units,
+        )
+
+    def daily_pnl(self) -> int:
+        return self.realized_today + sum(ms.unrealized for ms in self.markets.values())
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _set_config(self, config: Config) -> None:
+        self._config = config
+        self._config_hash = config_hash(config)
+        self._params = _quote_params(config)
+        # Worst-case exposure is counted at $1 a share (the most a binary share can
+        # lose), so the limit in money becomes a limit in size units.
+        self._limit_units = config.strategy.max_market_exposure // PRICE_SCALE
+
+    def _emit(self, command: Command) -> None:
+        self._out.append(command)
+
+    def _log(self, severity: Severity, message: str, market: str | None = None) -> None:
+        self._emit(Log(severity=severity, message=message, market=market))
+
+    def _alert(self, severity: Severity, message: str, market: str | None = None) -> None:
+        self._emit(Alert(severity=severity, message=message, market=market))
+
+    def _fire(self, machine: Machine, event: str, guards: Iterable[str] = (), **inputs: object) -> str:
+        return machine.fire(
+            event,
+            ts_ms=self.now_ms,
+            config_hash=self._config_hash,
+            guards=frozenset(guards),
+            inputs=inputs,
+        )
+
+    def _fault(self, exc: Exception) -> None:
+        self._out = []
+        if self.bot.state == "running":
+            self._fire(self.bot, "fault", error=type(exc).__name__)
+            self._halt_markets()
+        self.halt_reason = f"fault: {type(exc).__name__}: {exc}"
+        self._mark_all_cancelling()
+        self._emit(CancelAll(reason="engine fault"))
+        self._alert(Severity.CRITICAL, f"ENGINE FAULT, bot halted: {type(exc).__name__}: {exc}")
+
+    def _roll_day(self) -> None:
+        day = risk.day_of(self.now_ms)
+        if self.day is None:
+            self.day = day
+        elif day > self.day:
+            self.day = day
+            previous = self.realized_today
+            self.realized_today = 0
+            self.breaker_floor = 0
+            self._log(
+                Severity.INFO,
+                f"Daily P&L reset: realized yesterday {format_money(previous)}; "
+                f"bot {self.bot.state}",
+            )
+
+    # ------------------------------------------------------------------ absorb
+
+    def _absorb(self, event: Event) -> Iterable[MarketState]:
+        """Apply the event to books, orders and ledger; return the markets to judge."""
+        if isinstance(event, (BookSnapshot, PriceChange)):
+            return self._on_book(event)
+        if isinstance(event, Trade):
+            return self._on_trade(event)
+        if isinstance(event, (OrderAcked, OrderRejected, OrderCancelled, OrderExpired)):
+            return self._on_order(event)
+        if isinstance(event, ClockTick):
+            return self.markets.values()
+        if isinstance(event, TickSizeChanged):
+            return self._on_tick(event)
+        if isinstance(event, MarketListed):
+            return self._on_listed(event)
+        if isinstance(event, OperatorHalt):
+            return self._on_halt(event)
+        if isinstance(event, OperatorResume):
+            return self._on_resume(event)
+        if isinstance(event, ConfigReload):
+            self._set_config(event.config)
+            self._log(Severity.INFO, f"Config reloaded: {self._config_hash[:12]}")
+            return self.markets.values()
+        if isinstance(event, VenueFault):
+            return self._on_venue_fault(event)
+        raise TypeError(f"unknown event {type(event).__name__}")
+
+    def _market_of(self, market: str, token: str) -> tuple[MarketState | None, Book | None]:
+        ms = self.markets.get(market)
+        if ms is None or token not in (ms.yes_token, ms.no_token):
+            self._alert(
+                Severity.WARNING,
+                f"Rejected message for unknown market {market} / asset_id {token}",
+                market,
+            )
+            return None, None
+        return ms, ms.yes_book if token == ms.yes_token else ms.no_book
+
+    def _on_book(self, event: BookSnapshot | PriceChange) -> Iterable[MarketState]:
+        ms, book = self._market_of(event.market, event.token)
+        if ms is None or book is None:
+            return ()
+        try:
+            if isinstance(event, BookSnapshot):
+                book.apply_snapshot(event.bids, event.asks, event.ts_ms)
+                if book is ms.yes_book:
+                    ms.venue_fault = None
+            else:
+                book.apply_changes(event.changes, event.ts_ms)
+        except BookError as err:
+            self._alert(Severity.WARNING, f"Book message rejected: {err}", ms.market)
+        if book is ms.yes_book:
+            self._remark(ms)
+        return (ms,)
+
+    def _remark(self, ms: MarketState) -> None:
+        top = ms.yes_book.top()
+        if top is None or not ms.yes_book.trusted:
+            return
+        ms.mark = mark_units(top.bid, top.bid_size, top.ask, top.ask_size)
+        ms.sigma.update(self.now_ms, ms.mark / PRICE_SCALE)
+        if ms.stoikov is not None:
+            ms.stoikov.update(top.bid, top.bid_size, top.ask, top.ask_size, int(ms.tick))
+        ms.unrealized = ms.ledger.unrealized(ms.mark)
+
+    def _on_tick(self, event: TickSizeChanged) -> Iterable[MarketState]:
+        ms, _ = self._market_of(event.market, event.token)
+        if ms is None:
+            return ()
+        ms.tick = event.tick
+        ms.yes_book.set_tick(event.tick)
+        ms.no_book.set_tick(event.tick)
+        ms.tick_suspect = False
+        self._log(Severity.INFO, f"Tick size changed to {event.tick}", ms.market)
+        return (ms,)
+
+    def _on_listed(self, event: MarketListed) -> Iterable[MarketState]:
+        ms = self.markets.get(event.market)
+        if ms is None:
+            for token in (event.yes_token, event.no_token):
+                if token in self.books:
+                    raise ValueError(f"token {token} already belongs to another market")
+            conf = self._config.strategy
+            ms = MarketState(
+                market=event.market,
+                yes_token=event.yes_token,
+                no_token=event.no_token,
+                tick=event.tick,
+                min_size=event.min_size,
+                end_ms=event.end_ms,
+                machine=Machine(MARKET, event.market, self._recorder),
+                position=Machine(POSITION, f"{event.market}#1", self._recorder),
+                ledger=MarketLedger(
+                    market=event.market, yes_token=event.yes_token, no_token=event.no_token
+                ),
+                yes_book=self.books.add(event.market, event.yes_token, event.tick),
+                no_book=self.books.add(event.market, event.no_token, event.tick),
+                sigma=VolatilityEstimator(
+                    half_life_s=conf.sigma_halflife_ms / 1000.0,
+                    floor=conf.sigma_floor,
+                    prior=conf.sigma_prior,
+                ),
+                stoikov=StoikovMicroPrice() if conf.micro_price is MicroPrice.STOIKOV else None,
+            )
+            self.markets[event.market] = ms
+            if self.halted:
+                self._fire(ms.machine, "halt", reason="bot halted")
+            return (ms,)
+        if (event.yes_token, event.no_token) != (ms.yes_token, ms.no_token):
+            raise ValueError(f"market {event.market} listed again with other tokens")
+        ms.tick = event.tick
+        ms.min_size = event.min_size
+        ms.end_ms = event.end_ms
+        ms.yes_book.set_tick(event.tick)
+        ms.no_book.set_tick(event.tick)
+        ms.tick_suspect = False
+        return (ms,)
+
+    def _on_order(
+        self, event: OrderAcked | OrderRejected | OrderCancelled | OrderExpired
+    ) -> Iterable[MarketState]:
+        order = self.orders.get(event.client_id)
+        if order is None:
+            self._log(Severity.WARNING, f"Order report for unknown order {event.client_id}")
+            return ()
+        ms = self.markets[order.market]
+        if isinstance(event, OrderAcked):
+            if order.status is OrderStatus.PENDING_NEW:
+                order.status = OrderStatus.WORKING
+            if order.purpose is not Purpose.EXIT:
+                ms.retry[order.purpose].attempts = 0
+            return (ms,)
+        if isinstance(event, OrderRejected):
+            order.status = OrderStatus.DONE
+            order.venue_matched = order.filled
+            self.orders.forget_if_settled(order)
+            self._on_reject(ms, order, event)
+            return (ms,)
+        # Cancelled or expired: it no longer rests; what it matched may still be reported.
+        order.status = OrderStatus.DONE
+        order.venue_matched = max(event.size_matched, order.filled)
+        self.orders.forget_if_settled(order)
+        return (ms,)
+
+    def _on_reject(self, ms: MarketState, order: OurOrder, event: OrderRejected) -> None:
+        if event.reason is RejectReason.POST_ONLY and order.purpose is not Purpose.EXIT:
+            retry = ms.retry[order.purpose]
+            retry.attempts += 1
+            limit = self._config.risk.post_only_max_retries
+            self._log(
+                Severity.WARNING,
+                f"post_only rejected: {order.side.value} {format_size(order.size)} @ "
+                f"{format_price(order.price)} (attempt {retry.attempts}/{limit})",
+                ms.market,
+            )
+            if retry.attempts > limit:
+                top = ms.yes_book.top()
+                opposite = None
+                if top is not None:
+                    opposite = top.ask if order.purpose is Purpose.BID else top.bid
+                retry.blocked_ref = opposite if opposite is not None else -1
+            else:
+                backoff = self._config.risk.post_only_backoff_ms
+                retry.due_ms = self.now_ms + backoff * (2 ** (retry.attempts - 1))
+            return
+        if event.reason is RejectReason.TICK:
+            ms.tick_suspect = True
+        self._alert(
+            Severity.WARNING,
+            f"Order rejected ({event.reason.value}): {order.client_id} {event.message}",
+            ms.market,
+        )
+
+    def _on_trade(self, event: Trade) -> Iterable[MarketState]:
+        ms = self.markets.get(event.market)
+        if ms is None:
+            self._alert(Severity.WARNING, f"Trade {event.trade_id} for unknown market {event.market}")
+            return ()
+        before = ms.ledger.realized
+        outcome = ms.ledger.apply(event)
+        self.realized_today += ms.ledger.realized - before
+        order = self.orders.get(event.client_id)
+        if outcome.applied and order is not None:
+            order.filled += outcome.applied * event.size
+            self.orders.forget_if_settled(order)
+        elif outcome.applied and order is None:
+            self._alert(
+                Severity.WARNING,
+                f"Trade {event.trade_id} for an order this run did not place: {event.client_id}",
+                ms.market,
+            )
+        if outcome.applied:
+            if ms.mark is not None:
+                ms.unrealized = ms.ledger.unrealized(ms.mark)
+            verb = "Fill detected" if outcome.applied > 0 else "Fill reversed (FAILED)"
+            self._log(
+                Severity.INFO,
+                f"{verb}: {event.side.value} {format_size(event.size)} @ "
+                f"{format_price(event.price)} [{event.status.value}] trade {event.trade_id}",
+                ms.market,
+            )
+            self._log(
+                Severity.INFO,
+                f"Inventory: YES {format_size(ms.ledger.yes_held)} NO "
+                f"{format_size(ms.ledger.no_held)} net delta {format_size(ms.ledger.delta)}",
+                ms.market,
+            )
+        return (ms,)
+
+    def _on_halt(self, event: OperatorHalt) -> Iterable[MarketState]:
+        if event.market is None:
+            if self.bot.state == "running":
+                self._fire(self.bot, "operator_halt", reason=event.reason)
+                self.halt_reason = f"operator: {event.reason}"
+                self._halt_markets()
+                self._mark_all_cancelling()
+                self._emit(CancelAll(reason=f"operator halt: {event.reason}"))
+                self._alert(Severity.CRITICAL, f"Operator halt: {event.reason}")
+            return ()
+        ms = self.markets.get(event.market)
+        if ms is None:
+            self._alert(Severity.WARNING, f"Halt for unknown market {event.market}")
+            return ()
+        ms.halted_by_operator = True
+        if ms.machine.state != "halted":
+            self._fire(ms.machine, "halt", reason=event.reason)
+            self._cancel_market(ms, f"operator halt: {event.reason}")
+        return ()
+
+    def _on_resume(self, event: OperatorResume) -> Iterable[MarketState]:
+        if not risk.acknowledged(event.ack):
+            self._alert(Severity.WARNING, "Resume refused: an acknowledgement is required")
+            return ()
+        if event.market is None:
+            if self.bot.state != "halted":
+                return ()
+            self._fire(self.bot, "resume", ("acknowledged",), ack=event.ack)
+            self.halt_reason = None
+            # The operator accepted today's loss so far; the breaker measures anew from it.
+            self.breaker_floor = self.daily_pnl()
+            self._log(Severity.WARNING, f"Bot resumed by operator: {event.ack}")
+            for ms in self.markets.values():
+                if ms.machine.state == "halted" and not ms.halted_by_operator:
+                    self._resume_market(ms, event.ack)
+            return self.markets.values()
+        target = self.markets.get(event.market)
+        if target is None or target.machine.state != "halted":
+            return ()
+        ms = target
+        ms.halted_by_operator = False
+        if self.bot.state == "halted":
+            self._alert(Severity.WARNING, f"Market {ms.market} stays halted: the bot is halted")
+            return ()
+        self._resume_market(ms, event.ack)
+        return (ms,)
+
+    def _resume_market(self, ms: MarketState, ack: str) -> None:
+        quotable = ms.usable(self.now_ms, self._config.risk.book_stale_ms)
+        spread = ms.yes_book.spread()
+        good = risk.book_quotable(quotable, spread, self._config.risk)
+        guard = "book_quotable" if good else "book_not_quotable"
+        self._fire(ms.machine, "resume", ("acknowledged", guard), ack=ack, spread=spread)
+        ms.band_since_ms = None
+
+    def _on_venue_fault(self, event: VenueFault) -> Iterable[MarketState]:
+        targets = (
+            list(self.markets.values())
+            if event.market is None
+            else [m for m in (self.markets.get(event.market),) if m is not None]
+        )
+        for ms in targets:
+            ms.venue_fault = event.what
+        self._alert(Severity.WARNING, f"Venue fault: {event.what}", event.market)
+        return targets
+
+    # ------------------------------------------------------------------ judge
+
+    def _judge(self, scope: Iterable[MarketState]) -> None:
+        markets = list(scope)
+        for ms in markets:
+            self._judge_market(ms)
+            self._judge_position(ms)
+        self._judge_bot()
+
+    def _judge_market(self, ms: MarketState) -> None:
+        cfg = self._config.risk
+        state = ms.machine.state
+        if state == "halted":
+            return
+        usable = ms.usable(self.now_ms, cfg.book_stale_ms)
+        spread = ms.yes_book.spread()
+        if state == "running":
+            if risk.book_unusable(usable):
+                reason = ms.unusable_reason(self.now_ms, cfg.book_stale_ms)
+                self._fire(ms.machine, "data_lost", ("book_unusable",), reason=reason)
+                self._alert(Severity.WARNING, f"Market data unusable, not quoting: {reason}", ms.market)
+                self._cancel_quotes(ms, reason)
+                ms.band_since_ms = None
+            elif spread is not None and risk.spread_over_limit(spread, cfg):
+                top = ms.yes_book.top()
+                bid = format_price(top.bid) if top else "-"
+                ask = format_price(top.ask) if top else "-"
+                self._fire(
+                    ms.machine, "gap", ("spread_over_limit",), spread=spread, limit=cfg.max_spread
+                )
+                self._alert(
+                    Severity.WARNING,
+                    f"Gapped market detected: Bid: {bid}, Ask: {ask}, "
+                    f"Spread: {format_price(spread)} - TOO RISKY",
+                    ms.market,
+                )
+                self._cancel_quotes(ms, "gapped market")
+                ms.band_since_ms = None
+            return
+        # gapped_skip: recover only after the spread held inside the band for a while.
+        if usable and spread is not None and risk.spread_within_recovery_band(spread, cfg):
+            if ms.band_since_ms is None:
+                ms.band_since_ms = self.now_ms
+        else:
+            ms.band_since_ms = None
+        if risk.spread_recovered(ms.band_since_ms, self.now_ms, cfg):
+            self._fire(ms.machine, "recover", ("spread_recovered",), spread=spread)
+            ms.band_since_ms = None
+
+    def _judge_position(self, ms: MarketState) -> None:
+        pos = ms.position
+        delta = ms.ledger.delta
+        state = pos.state
+        cfg = self._config.risk
+        if state == "quoting":
+            if delta != 0:
+                self._fire(pos, "opened", delta=delta)
+                ms.opened_ms = self.now_ms
+                # Realized P&L of this episode starts from here (any realized part of
+                # the opening fill belonged to the previous episode).
+                ms.position_realized_base = ms.ledger.realized
+            return
+        if delta == 0:
+            target = self._fire(pos, "flattened", realized=ms.ledger.realized)
+            if target == "closed":
+                ms.position_seq += 1
+                ms.position = Machine(POSITION, f"{ms.market}#{ms.position_seq}", self._recorder)
+            ms.opened_ms = ms.unwind_started_ms = None
+            return
+        pnl = ms.position_pnl()
+        inputs = {
+            "pnl": format_money(pnl),
+            "delta": delta,
+            "mark": ms.mark,
+            "avg_entry": ms.ledger.avg_entry,
+        }
+        loss = risk.loss_beyond_limit(pnl, cfg)
+        if state == "inventory_held":
+            guards = []
+            if loss:
+                guards.append("loss_beyond_limit")
+            if ms.opened_ms is not None and risk.age_beyond_limit(ms.opened_ms, self.now_ms, cfg):
+                guards.append("age_beyond_limit")
+            if ms.mark is not None and risk.adverse_move_beyond_limit(
+                delta, ms.ledger.avg_entry, ms.mark, cfg
+            ):
+                guards.append("adverse_move_beyond_limit")
+            if guards:
+                target = self._fire(pos, "risk_breach", guards, **inputs)
+                self._entered(ms, target, guards)
+            return
+        if state == "passive_unwind":
+            if loss:
+                target = self._fire(pos, "risk_breach", ("loss_beyond_limit",), **inputs)
+                self._entered(ms, target, ["loss_beyond_limit"])
+            elif ms.unwind_started_ms is not None and risk.unwind_expired(
+                ms.unwind_started_ms, self.now_ms, cfg
+            ):
+                target = self._fire(pos, "unwind_timeout", ("unwind_expired",), **inputs)
+                self._alert(
+                    Severity.WARNING,
+                    f"Passive unwinding timeout: not flat after "
+                    f"{cfg.unwind_timeout_ms // 1000}s, net delta {format_size(delta)}",
+                    ms.market,
+                )
+                self._entered(ms, target, ["unwind_expired"])
+
+    def _entered(self, ms: MarketState, target: str, guards: list[str]) -> None:
+        if target == "force_exit":
+            self._log(
+                Severity.CRITICAL,
+                f"FORCE EXIT: {', '.join(guards)}; position P&L {format_money(ms.position_pnl())}, "
+                f"net delta {format_size(ms.ledger.delta)}",
+                ms.market,
+            )
+            self._cancel_quotes(ms, "force exit")
+        elif target == "passive_unwind":
+            ms.unwind_started_ms = self.now_ms
+            self._log(Severity.WARNING, f"Passive unwinding: {', '.join(guards)}", ms.market)
+
+    def _judge_bot(self) -> None:
+        if self.bot.state != "running":
+            return
+        pnl = self.daily_pnl()
+        if risk.daily_loss_beyond_limit(pnl, self.breaker_floor, self._config.risk):
+            limit = self._config.risk.global_daily_loss
+            self._fire(
+                self.bot,
+                "breaker_trip",
+                ("daily_loss_beyond_limit",),
+                daily_pnl=format_money(pnl),
+                realized_today=format_money(self.realized_today),
+                limit=format_money(limit),
+                floor=format_money(self.breaker_floor),
+            )
+            self.halt_reason = "global daily loss limit"
+            self._halt_markets()
+            self._mark_all_cancelling()
+            self._emit(CancelAll(reason="global daily loss limit"))
+            self._alert(
+                Severity.CRITICAL,
+                f"GLOBAL DAILY LOSS LIMIT EXCEEDED: daily P&L {format_money(pnl)} "
+                f"(limit -{format_money(limit)}) - STOP ALL ACTIVITIES - HUMAN INTERVENTION "
+                "REQUIRED",
+            )
+
+    def _halt_markets(self) -> None:
+        for ms in self.markets.values():
+            if ms.machine.state != "halted":
+                self._fire(ms.machine, "halt", reason="bot halted")
+
+    # ------------------------------------------------------------------ orders out
+
+    def _mark_all_cancelling(self) -> None:
+        for order in self.orders:
+            if order.live:
+                order.status = OrderStatus.PENDING_CANCEL
+
+    def _cancel(self, order: OurOrder, reason: str) -> None:
+        order.status = OrderStatus.PENDING_CANCEL
+        self.actions.cancels += 1
+        self._emit(Cancel(client_id=order.client_id, market=order.market, reason=reason))
+
+    def _cancel_quotes(self, ms: MarketState, reason: str) -> None:
+        for order in self.orders.in_market(ms.market):
+            if order.live and order.purpose is not Purpose.EXIT:
+                self._cancel(order, reason)
+
+    def _cancel_market(self, ms: MarketState, reason: str) -> None:
+        for order in self.orders.in_market(ms.market):
+            if order.live:
+                self._cancel(order, reason)
+
+    def _place(self, ms: MarketState, intent: Intent) -> None:
+        client_id = self.orders.next_id(ms.market, self.now_ms)
+        self.orders.add(
+            OurOrder(
+                client_id=client_id,
+                market=ms.market,
+                token=intent.token,
+                is_yes=intent.token == ms.yes_token,
+                side=intent.side,
+                price=intent.price,
+                size=intent.size,
+                purpose=intent.purpose,
+                placed_ms=self.now_ms,
+            )
+        )
+        self.actions.places += 1
+        self._emit(
+            Place(
+                client_id=client_id,
+                market=ms.market,
+                token=intent.token,
+                side=intent.side,
+                price=intent.price,
+                size=intent.size,
+                tif=intent.tif,
+                post_only=intent.post_only,
+            )
+        )
+
+    # ------------------------------------------------------------------ quote
+
+    def _quote(self, scope: Iterable[MarketState]) -> None:
+        if self.bot.state != "running":
+            return
+        for ms in scope:
+            if ms.machine.state == "halted":
+                continue
+            pos = ms.position.state
+            if pos == "force_exit":
+                self._force_exit(ms)
+                continue
+            if ms.machine.state != "running":
+                continue
+            if pos == "passive_unwind":
+                bid, ask = unwind_intents(ms, self.now_ms)
+            else:
+                bid, ask = self._two_sided(ms)
+            self._reconcile(ms, Purpose.BID, bid)
+            self._reconcile(ms, Purpose.ASK, ask)
+
+    def _two_sided(self, ms: MarketState) -> tuple[Intent | None, Intent | None]:
+        exposure = self.exposure(ms.market)
+        # Room for each side as if that side's own live orders were gone, so a kept
+        # order is compared with the size we would want, not with what is left over.
+        own_long = sum(o.potential for o in self._live(ms, Purpose.BID))
+        own_short = sum(o.potential for o in self._live(ms, Purpose.ASK))
+        room_long = max(0, self._limit_units - (exposure.long - own_long))
+        room_short = max(0, self._limit_units - (exposure.short - own_short))
+        return quote_intents(
+            ms, self._params, self._config.strategy.order_size, self.now_ms, room_long, room_short
+        )
+
+    def _live(self, ms: MarketState, purpose: Purpose) -> Iterator[OurOrder]:
+        return (o for o in self.orders.in_market(ms.market) if o.live and o.purpose is purpose)
+
+    def _reconcile(self, ms: MarketState, purpose: Purpose, intent: Intent | None) -> None:
+        live = list(self._live(ms, purpose))
+        if intent is None:
+            for order in live:
+                self._cancel(order, "side not quoted")
+            return
+        diff = diff_side(
+            live,
+            purpose,
+            intent.token,
+            intent.side,
+            intent.price,
+            intent.size,
+            self._config.strategy.size_tolerance_bps,
+        )
+        for order in diff.cancel:
+            self._cancel(order, "requote")
+        if diff.keep is not None:
+            self.actions.kept += 1
+            self._log(
+                Severity.INFO,
+                f"Preserving queue priority: {diff.keep.side.value} "
+                f"{format_size(diff.keep.remaining)} @ {format_price(diff.keep.price)}",
+                ms.market,
+            )
+            return
+        # Size the replacement after the cancels, which still count until confirmed.
+        exposure = self.exposure(ms.market)
+        adds_long = (intent.side.value == "BUY") == (intent.token == ms.yes_token)
+        room = self._limit_units - (exposure.long if adds_long else exposure.short)
+        reduces = (adds_long and ms.ledger.delta < 0) or (not adds_long and ms.ledger.delta > 0)
+        size = intent.size
+        if not reduces:
+            size = min(size, room)
+        if size < max(ms.min_size, 1):
+            return
+        if size != intent.size:
+            intent = Intent(
+                purpose=intent.purpose,
+                token=intent.token,
+                side=intent.side,
+                price=intent.price,
+                size=size,
+                tif=intent.tif,
+                post_only=intent.post_only,
+            )
+        self._place(ms, intent)
+
+    def _force_exit(self, ms: MarketState) -> None:
+        self._cancel_quotes(ms, "force exit")
+        for order in self.orders.in_market(ms.market):
+            if order.purpose is Purpose.EXIT and order.status is not OrderStatus.DONE:
+                return  # one exit order at a time; the next goes after this one ends
+        intent = exit_intent(ms, self._config)
+        if intent is not None:
+            self._place(ms, intent)

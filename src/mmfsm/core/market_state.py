@@ -1,0 +1,90 @@
+"""Everything the Engine knows about one market, and the numbers derived from it.
+
+Theory of operation
+-------------------
+A market is two books (YES and NO token), a market machine, the current position
+machine, a ledger, the vol estimator and a few timestamps that the time-based rules
+read. Prices for quoting and marking come from the YES book; the NO book is validated
+(a bad NO message is still an anomaly to report) but a market's quotability is judged on
+the YES book, because buying NO at p is selling YES at 1 - p and the exchange matches
+the two books against each other.
+
+"Usable" is the conjunction of everything that makes a price real: a tick size from the
+venue that no reject has put in doubt, no unresolved venue fault, and a trusted, fresh,
+two-sided book. Nothing is quoted around a price that is not usable.
+"""
+
+from __future__ import annotations
+
+from attrs import define, field
+
+from mmfsm.core.book import Book
+from mmfsm.core.ledger import MarketLedger
+from mmfsm.core.machines import Machine
+from mmfsm.core.orders import Purpose
+from mmfsm.core.quotes import StoikovMicroPrice, VolatilityEstimator
+from mmfsm.core.ticks import TickSize
+
+__all__ = ["MarketState", "SlotRetry"]
+
+
+@define(slots=True)
+class SlotRetry:
+    """Post-only retry state of one side of one market."""
+
+    attempts: int = 0
+    due_ms: int = 0
+    blocked_ref: int | None = None  # opposite best when the side gave up; None = not blocked
+
+
+@define(slots=True)
+class MarketState:
+    market: str
+    yes_token: str
+    no_token: str
+    tick: TickSize
+    min_size: int
+    end_ms: int | None
+    machine: Machine
+    position: Machine
+    ledger: MarketLedger
+    yes_book: Book
+    no_book: Book
+    sigma: VolatilityEstimator
+    stoikov: StoikovMicroPrice | None
+    position_seq: int = 1
+    opened_ms: int | None = None
+    position_realized_base: int = 0
+    unwind_started_ms: int | None = None
+    band_since_ms: int | None = None
+    venue_fault: str | None = None
+    tick_suspect: bool = False
+    halted_by_operator: bool = False
+    mark: int | None = None
+    unrealized: int = 0
+    retry: dict[Purpose, SlotRetry] = field(
+        factory=lambda: {Purpose.BID: SlotRetry(), Purpose.ASK: SlotRetry()}
+    )
+
+    def usable(self, now_ms: int, stale_ms: int) -> bool:
+        return (
+            self.venue_fault is None
+            and not self.tick_suspect
+            and self.yes_book.quotable(now_ms, stale_ms)
+        )
+
+    def unusable_reason(self, now_ms: int, stale_ms: int) -> str:
+        if self.venue_fault is not None:
+            return f"venue fault: {self.venue_fault}"
+        if self.tick_suspect:
+            return "an order was rejected for its tick: waiting for the venue's tick size"
+        book = self.yes_book
+        if not book.trusted:
+            return f"book untrusted: {book.untrusted_reason or 'no snapshot yet'}"
+        if book.is_stale(now_ms, stale_ms):
+            return "book stale"
+        return "book one-sided or empty"
+
+    def position_pnl(self) -> int:
+        """Realized since this position opened plus unrealized at the mark."""
+        return self.ledger.realized - self.position_realized_base + self.unrealized

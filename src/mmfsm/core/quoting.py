@@ -1,0 +1,183 @@
+"""What one market should have resting right now, given its state: pure, no commands.
+
+Theory of operation
+-------------------
+A desired order is an ``Intent``. Quoting works in YES terms (a bid adds long YES delta,
+an ask adds short) and only at the end picks the token: the exchange lets us sell only
+what we hold, so an ask is "sell YES" when we hold enough YES and otherwise "buy NO at
+1 - ask"; a bid is "sell NO at 1 - bid" when we hold enough NO and otherwise "buy YES".
+
+Prices leave the quote model through ``ticks.snap`` only, which rounds bids down and asks
+up, clamps into [tick, 1 - tick] and keeps a post-only order strictly off the opposite
+best; a post-only retry then moves further away, never closer. Sizes are cut to the room
+left under the market's worst-case exposure limit (``room_long``/``room_short``, which
+already count every order that could still fill) and dropped below the minimum size.
+
+By position state:
+* quoting / inventory_held: both sides, skewed by the binary net delta;
+* passive_unwind: only the side that reduces the delta, at or one tick inside the best
+  price without crossing, for the whole position;
+* force_exit: one marketable FAK order, never adding, no worse than the best price minus
+  the configured slippage.
+"""
+
+from __future__ import annotations
+
+from attrs import frozen
+
+from mmfsm.core.commands import TimeInForce
+from mmfsm.core.config import Config
+from mmfsm.core.market_state import MarketState
+from mmfsm.core.orders import Purpose
+from mmfsm.core.quotes import QuoteParams, compute_quotes, weighted_mid
+from mmfsm.core.ticks import PRICE_SCALE, Side, TickSize, snap
+
+__all__ = ["Intent", "exit_intent", "quote_intents", "unwind_intents"]
+
+
+@frozen(kw_only=True)
+class Intent:
+    purpose: Purpose
+    token: str
+    side: Side
+    price: int
+    size: int
+    tif: TimeInForce = TimeInForce.GTC
+    post_only: bool = True
+
+
+def _as_token_order(
+    ms: MarketState, purpose: Purpose, yes_price: int, size: int, tif: TimeInForce, post_only: bool
+) -> Intent:
+    """Express a YES-terms bid or ask as an order on a token we are allowed to trade."""
+    if purpose is Purpose.BID or (purpose is Purpose.EXIT and size > 0):
+        # Adds long YES delta: sell NO we hold, else buy YES.
+        if ms.ledger.no_held >= abs(size):
+            return Intent(purpose=purpose, token=ms.no_token, side=Side.SELL,
+                          price=PRICE_SCALE - yes_price, size=abs(size), tif=tif,
+                          post_only=post_only)
+        return Intent(purpose=purpose, token=ms.yes_token, side=Side.BUY, price=yes_price,
+                      size=abs(size), tif=tif, post_only=post_only)
+    if ms.ledger.yes_held >= abs(size):
+        return Intent(purpose=purpose, token=ms.yes_token, side=Side.SELL, price=yes_price,
+                      size=abs(size), tif=tif, post_only=post_only)
+    return Intent(purpose=purpose, token=ms.no_token, side=Side.BUY,
+                  price=PRICE_SCALE - yes_price, size=abs(size), tif=tif, post_only=post_only)
+
+
+def _retry_offset(ms: MarketState, purpose: Purpose, now_ms: int, opposite: int) -> int | None:
+    """Ticks to move away after post-only rejects, or None if this side must rest now."""
+    retry = ms.retry[purpose]
+    if retry.blocked_ref is not None:
+        if retry.blocked_ref == opposite:
+            return None
+        retry.blocked_ref = None
+        retry.attempts = 0
+    if retry.attempts and now_ms < retry.due_ms:
+        return None
+    return retry.attempts
+
+
+def quote_intents(
+    ms: MarketState,
+    params: QuoteParams,
+    order_size: int,
+    now_ms: int,
+    room_long: int,
+    room_short: int,
+) -> tuple[Intent | None, Intent | None]:
+    """Two-sided skewed quotes for quoting / inventory_held."""
+    top = ms.yes_book.top()
+    if top is None:
+        return None, None
+    if ms.stoikov is not None:
+        mid = ms.stoikov.price(top.bid, top.bid_size, top.ask, top.ask_size, int(ms.tick))
+    else:
+        mid = weighted_mid(top.bid, top.bid_size, top.ask, top.ask_size)
+    time_left = None if ms.end_ms is None else (ms.end_ms - now_ms) / 1000.0
+    tick = ms.tick
+    quotes = compute_quotes(
+        params,
+        mid=mid,
+        sigma=ms.sigma.sigma,
+        q_lots=ms.ledger.delta / order_size,
+        time_left_s=time_left,
+        tick_dollars=int(tick) / PRICE_SCALE,
+    )
+    bid = _side_intent(ms, Purpose.BID, quotes.bid, top.ask, tick, now_ms, room_long, order_size)
+    ask = _side_intent(ms, Purpose.ASK, quotes.ask, top.bid, tick, now_ms, room_short, order_size)
+    return bid, ask
+
+
+def _side_intent(
+    ms: MarketState,
+    purpose: Purpose,
+    model_price: float,
+    opposite: int,
+    tick: TickSize,
+    now_ms: int,
+    room: int,
+    order_size: int,
+) -> Intent | None:
+    side = Side.BUY if purpose is Purpose.BID else Side.SELL
+    offset = _retry_offset(ms, purpose, now_ms, opposite)
+    if offset is None:
+        return None
+    price = snap(model_price, side, tick, opposite_best=opposite)
+    if price is None:
+        return None
+    step = int(tick) * offset
+    price = price - step if side is Side.BUY else price + step
+    if not int(tick) <= price <= PRICE_SCALE - int(tick):
+        return None
+    size = min(order_size, room)
+    if size < max(ms.min_size, 1):
+        return None
+    return _as_token_order(ms, purpose, price, size, TimeInForce.GTC, True)
+
+
+def unwind_intents(ms: MarketState, now_ms: int) -> tuple[Intent | None, Intent | None]:
+    """Passive unwind: only the reducing side, at or one tick inside the best."""
+    top = ms.yes_book.top()
+    delta = ms.ledger.delta
+    if top is None or delta == 0:
+        return None, None
+    t = int(ms.tick)
+    if delta > 0:
+        price = max(top.ask - t, top.bid + t)
+        offset = _retry_offset(ms, Purpose.ASK, now_ms, top.bid)
+        if offset is None:
+            return None, None
+        price += offset * t
+        if price > PRICE_SCALE - t or delta < ms.min_size:
+            return None, None
+        return None, _as_token_order(ms, Purpose.ASK, price, delta, TimeInForce.GTC, True)
+    price = min(top.bid + t, top.ask - t)
+    offset = _retry_offset(ms, Purpose.BID, now_ms, top.ask)
+    if offset is None:
+        return None, None
+    price -= offset * t
+    if price < t or -delta < ms.min_size:
+        return None, None
+    return _as_token_order(ms, Purpose.BID, price, -delta, TimeInForce.GTC, True), None
+
+
+def exit_intent(ms: MarketState, config: Config) -> Intent | None:
+    """Force exit: a marketable FAK for the whole delta, bounded by the worst price."""
+    top = ms.yes_book.top()
+    delta = ms.ledger.delta
+    if delta == 0:
+        return None
+    t = int(ms.tick)
+    slip = config.risk.force_exit_max_slippage
+    if delta > 0:
+        if top is None:
+            return None
+        worst = max(t, top.bid - slip)
+        worst = (worst + t - 1) // t * t  # onto the grid, toward the best (less slippage)
+        return _as_token_order(ms, Purpose.EXIT, worst, -delta, TimeInForce.FAK, False)
+    if top is None:
+        return None
+    worst = min(PRICE_SCALE - t, top.ask + slip)
+    worst = worst // t * t
+    return _as_token_order(ms, Purpose.EXIT, worst, -delta, TimeInForce.FAK, False)

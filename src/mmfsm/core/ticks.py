@@ -1,0 +1,229 @@
+"""The price grid: the one place where prices, sizes and money become exact integers.
+
+Theory of operation
+-------------------
+Polymarket prices are probabilities in (0, 1) quoted on a per-market grid of 0.1, 0.01,
+0.001 or 0.0001, and the grid of a market changes at run time (``tick_size_change``,
+typically when the book goes above 0.96 or below 0.04). Float arithmetic on such prices
+produces values that the exchange rejects (0.48523) or, worse, rounds a bid *up* into the
+opposite side. So inside the core:
+
+* a price is an ``int`` count of the finest grid, 0.0001 (``PRICE_SCALE`` units per 1.0);
+* a size is an ``int`` count of micro-shares (``SIZE_SCALE`` per share), the unit in which
+  the exchange settles fills;
+* money is an ``int`` in units of ``1 / MONEY_SCALE`` USD, the product of a price unit and a
+  size unit, so every notional ``price * size`` is exact with no rounding anywhere.
+
+The quote model works in floats; its output re-enters the exact world only through
+``snap``, which rounds a bid down and an ask up (a rounding error can then only make our
+quote less aggressive, never cross the book), clamps into ``[tick, 1 - tick]`` and, given
+the opposite best price, keeps a post-only order strictly on its own side.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from decimal import Decimal, InvalidOperation
+
+__all__ = [
+    "MONEY_SCALE",
+    "PRICE_SCALE",
+    "SIZE_SCALE",
+    "GridError",
+    "Side",
+    "TickSize",
+    "clamp_no_cross",
+    "clamp_to_range",
+    "format_money",
+    "format_price",
+    "format_size",
+    "is_on_grid",
+    "money_from_usd",
+    "notional",
+    "parse_price",
+    "parse_size",
+    "snap",
+    "snap_to_grid",
+]
+
+PRICE_SCALE = 10_000
+"""Price units per 1.0: one unit is 0.0001, Polymarket's finest tick."""
+
+SIZE_SCALE = 1_000_000
+"""Size units per share: the exchange settles in 1e-6 of a share."""
+
+MONEY_SCALE = PRICE_SCALE * SIZE_SCALE
+"""Money units per USD. price units x size units = money units, exactly."""
+
+
+class GridError(ValueError):
+    """A price, size or tick that cannot be represented exactly on the grid."""
+
+
+class Side(enum.Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class TickSize(enum.IntEnum):
+    """The four tick sizes Polymarket uses, valued in price units."""
+
+    TENTH = 1_000  # 0.1
+    CENT = 100  # 0.01
+    MILLI = 10  # 0.001
+    TENTH_MILLI = 1  # 0.0001
+
+    @classmethod
+    def parse(cls, text: str | float | Decimal) -> TickSize:
+        """Read a tick size as the exchange sends it ("0.01", 0.01 or "0.010")."""
+        units = _decimal_to_units(text, PRICE_SCALE, what="tick size")
+        try:
+            return cls(units)
+        except ValueError:
+            raise GridError(
+                f"tick size {text!r} is not one of 0.1, 0.01, 0.001, 0.0001"
+            ) from None
+
+    def __str__(self) -> str:
+        return format_price(int(self))
+
+
+def _decimal_to_units(text: str | float | Decimal | int, scale: int, *, what: str) -> int:
+    if isinstance(text, bool):
+        raise GridError(f"{what} {text!r} is not a number")
+    if isinstance(text, float):
+        # A float from JSON (the exchange sometimes sends numbers): its shortest repr is
+        # the decimal the sender meant; never multiply the binary value itself.
+        if not math.isfinite(text):
+            raise GridError(f"{what} {text!r} is not finite")
+        text = repr(text)
+    try:
+        value = Decimal(text) if not isinstance(text, Decimal) else text
+    except (InvalidOperation, ValueError, TypeError):
+        raise GridError(f"{what} {text!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise GridError(f"{what} {text!r} is not finite")
+    scaled = value * scale
+    if scaled != scaled.to_integral_value():
+        raise GridError(f"{what} {text!r} has more precision than 1/{scale}")
+    return int(scaled)
+
+
+def parse_price(text: str | float | Decimal) -> int:
+    """Parse an exchange price string exactly into price units; no range check here."""
+    return _decimal_to_units(text, PRICE_SCALE, what="price")
+
+
+def parse_size(text: str | float | Decimal) -> int:
+    """Parse an exchange size string exactly into size units."""
+    return _decimal_to_units(text, SIZE_SCALE, what="size")
+
+
+def money_from_usd(text: str | float | Decimal | int) -> int:
+    """Parse a dollar amount (config limits) into money units."""
+    return _decimal_to_units(text, MONEY_SCALE, what="amount")
+
+
+def _format(units: int, scale: int) -> str:
+    value = Decimal(units) / scale
+    text = format(value.normalize(), "f")
+    return text
+
+
+def format_price(price: int) -> str:
+    """The exchange's decimal string for a price: 4900 -> "0.49"."""
+    return _format(price, PRICE_SCALE)
+
+
+def format_size(size: int) -> str:
+    return _format(size, SIZE_SCALE)
+
+
+def format_money(money: int) -> str:
+    """Dollars with cents for logs: -50000000000000 -> "-5.00"; exact beyond 2 dp is cut."""
+    value = Decimal(money) / MONEY_SCALE
+    return f"{value.quantize(Decimal('0.01'), rounding='ROUND_HALF_EVEN')}"
+
+
+def notional(price: int, size: int) -> int:
+    """Money paid for ``size`` at ``price``: exact by construction of the units."""
+    return price * size
+
+
+def is_on_grid(price: int, tick: TickSize) -> bool:
+    return price % int(tick) == 0
+
+
+def snap_to_grid(price: int, side: Side, tick: TickSize) -> int:
+    """Round an integer price onto ``tick``'s grid: bids down, asks up."""
+    t = int(tick)
+    if side is Side.BUY:
+        return (price // t) * t
+    return -((-price) // t) * t
+
+
+def clamp_to_range(price: int, tick: TickSize) -> int:
+    """Clamp into the tradable range ``[tick, 1 - tick]``; ``price`` must be on the grid."""
+    t = int(tick)
+    return min(max(price, t), PRICE_SCALE - t)
+
+
+def clamp_no_cross(price: int, side: Side, opposite_best: int | None, tick: TickSize) -> int:
+    """Keep a post-only order strictly on its own side of the opposite best.
+
+    A bid may be at most one tick below the best ask and an ask at least one tick above
+    the best bid. ``opposite_best`` is assumed on or near the grid; the limit is snapped
+    away from it so that even an off-grid best cannot pull our price across.
+    """
+    if opposite_best is None:
+        return price
+    t = int(tick)
+    if side is Side.BUY:
+        limit = snap_to_grid(opposite_best - 1, Side.BUY, tick)
+        limit = min(limit, opposite_best - t)
+        return min(price, limit)
+    limit = snap_to_grid(opposite_best + 1, Side.SELL, tick)
+    limit = max(limit, opposite_best + t)
+    return max(price, limit)
+
+
+def snap(
+    value: float | Decimal,
+    side: Side,
+    tick: TickSize,
+    *,
+    opposite_best: int | None = None,
+) -> int | None:
+    """Turn a model price (a float in dollars) into a sendable price in price units.
+
+    Bids round down and asks round up onto ``tick``'s grid, the result is clamped into
+    ``[tick, 1 - tick]`` and, if ``opposite_best`` is given, kept strictly off the
+    opposite side. Returns ``None`` when no price satisfies all three (for example a bid
+    when the best ask is already at the lowest tick): the caller then does not quote that
+    side, rather than quoting somewhere it did not mean to.
+    """
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise GridError(f"model price {value!r} is not finite")
+        # The shortest decimal that reads back as this float: 0.1 is 0.1, not
+        # 0.1000000000000000055..., which would round an ask a whole tick up. Safety
+        # against crossing does not rest on this rounding but on clamp_no_cross.
+        exact = Decimal(repr(value))
+    else:
+        exact = value
+    scaled = exact * PRICE_SCALE
+    t = int(tick)
+    if side is Side.BUY:
+        units = int(scaled.to_integral_value(rounding="ROUND_FLOOR"))
+    else:
+        units = int(scaled.to_integral_value(rounding="ROUND_CEILING"))
+    price = clamp_to_range(snap_to_grid(units, side, tick), tick)
+    price = clamp_no_cross(price, side, opposite_best, tick)
+    if price < t or price > PRICE_SCALE - t:
+        return None
+    return price
