@@ -260,16 +260,13 @@ def test_snap_never_crosses_off_grid_best(
         assert price < opposite if side is Side.BUY else price > opposite
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ticks.clamp_no_cross: min(limit, best - tick) leaves the grid when best is off it",
-)
 def test_snap_stays_on_grid_with_off_grid_best() -> None:
-    # Best ask 0.025 on a 0.01 grid (left over from 0.001 ticks): a bid must be 0.01 or
-    # 0.02, yet snap returns 0.015. Remove the xfail once ticks.py is fixed.
+    # Best ask 0.025 on a 0.01 grid (left over from 0.001 ticks): a bid must be on the
+    # grid and a full tick below the best ask, so 0.01 (0.015 was the old bug).
     bid = snap(0.5, Side.BUY, TickSize.CENT, opposite_best=250)
-    assert bid is not None
-    assert is_on_grid(bid, TickSize.CENT)
+    assert bid == 100
+    ask = snap(0.01, Side.SELL, TickSize.CENT, opposite_best=250)
+    assert ask == 400
 
 
 QUOTE_PARAMS = st.builds(

@@ -421,6 +421,12 @@ class Engine:
         order = self.orders.get(event.client_id)
         if outcome.applied and order is not None:
             order.filled += outcome.applied * event.size
+            if outcome.applied < 0 and order.venue_matched is not None:
+                # A FAILED trade did not happen: it no longer counts as matched either.
+                order.venue_matched = max(0, order.venue_matched - event.size)
+            if order.filled >= order.size and order.status is not OrderStatus.DONE:
+                order.status = OrderStatus.DONE  # fully filled: nothing rests any more
+                order.venue_matched = order.filled
             self.orders.forget_if_settled(order)
         elif outcome.applied and order is None:
             self._alert(

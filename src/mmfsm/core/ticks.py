@@ -177,19 +177,16 @@ def clamp_no_cross(price: int, side: Side, opposite_best: int | None, tick: Tick
     """Keep a post-only order strictly on its own side of the opposite best.
 
     A bid may be at most one tick below the best ask and an ask at least one tick above
-    the best bid. ``opposite_best`` is assumed on or near the grid; the limit is snapped
-    away from it so that even an off-grid best cannot pull our price across.
+    the best bid. The limit is snapped onto the grid away from the opposite best, so a
+    best left on a finer grid by a tick-size change can pull our price neither across
+    nor off the grid.
     """
     if opposite_best is None:
         return price
     t = int(tick)
     if side is Side.BUY:
-        limit = snap_to_grid(opposite_best - 1, Side.BUY, tick)
-        limit = min(limit, opposite_best - t)
-        return min(price, limit)
-    limit = snap_to_grid(opposite_best + 1, Side.SELL, tick)
-    limit = max(limit, opposite_best + t)
-    return max(price, limit)
+        return min(price, snap_to_grid(opposite_best - t, Side.BUY, tick))
+    return max(price, snap_to_grid(opposite_best + t, Side.SELL, tick))
 
 
 def snap(
