@@ -23,7 +23,7 @@ OUT = Path(__file__).resolve().parents[1] / "docs" / "machines"
 
 def render(name: str) -> str:
     _table, cls = MACHINES[name]
-    doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip()
+    doc = (sys.modules[cls.__module__].__doc__ or "").strip()
     mermaid = formatter.render(cls, "mermaid").strip()
     table = formatter.render(cls, "md").strip()
     return (

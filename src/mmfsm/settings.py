@@ -140,9 +140,9 @@ def _read_private_file(path: Path) -> bytes:
         raise SecretsError(f"{path}: no such secrets file") from None
     except OSError as exc:
         raise SecretsError(f"{path}: cannot open the secrets file ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as fh:
+    try:
         # fstat the descriptor we read from, not the path: no window to swap the file.
-        st = os.fstat(fh.fileno())
+        st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise SecretsError(f"{path}: the secrets file is not a regular file")
         mode = stat.S_IMODE(st.st_mode)
@@ -155,7 +155,10 @@ def _read_private_file(path: Path) -> bytes:
             raise SecretsError(
                 f"{path}: owned by uid {st.st_uid}, not by the current user (uid {os.geteuid()})"
             )
-        return fh.read()
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
 
 
 def _parse_secrets_file(path: Path, data: bytes) -> dict[str, str]:

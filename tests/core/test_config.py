@@ -37,7 +37,7 @@ from mmfsm.core.ticks import MONEY_SCALE, PRICE_SCALE, SIZE_SCALE, money_from_us
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "mmfsm.example.toml"
 
-DEFAULT_HASH = "ae97c12ce36e545a735e7d0eefea3b5137321958b2efeea261101ae39d0ec7c9"
+DEFAULT_HASH = "5c9a5bf6d6a66b7fcb2b5a23eb74c998bdcbfbef49038751dc45a858146086e2"
 """Pinned on purpose: if a change to the config's fields or defaults moves it, update it
 knowingly, since audit logs tie runs to their config by this hash."""
 
@@ -60,11 +60,11 @@ def test_defaults_are_the_risk_table_in_core_units() -> None:
     assert s.size_tolerance_bps == 2000
     assert s.quote_model is QuoteModel.AVELLANEDA_STOIKOV
     assert s.micro_price is MicroPrice.VWMP
-    assert (s.gamma, s.k, s.glft_a, s.glft_k) == (0.1, 1.5, 1.0, 1.5)
+    assert (s.gamma, s.k, s.glft_a, s.glft_k) == (5.0, 150.0, 1.0, 0.5)
     assert s.horizon_ms == 3_600_000
     assert s.min_half_spread == 50
     assert s.sigma_halflife_ms == 60_000
-    assert (s.sigma_floor, s.sigma_prior) == (0.0005, 0.01)
+    assert (s.sigma_floor, s.sigma_prior) == (0.0001, 0.0005)
     assert r.max_position_loss == 3 * USD
     assert r.max_position_age_ms == 3_600_000
     assert r.max_adverse_move_bps == 1500

@@ -72,6 +72,7 @@ class CancelAll:
 
 
 class Severity(enum.Enum):
+    DEBUG = "DEBUG"  # per-step detail a log file keeps and a console hides
     INFO = "INFO"
     WARNING = "WARNING"
     CRITICAL = "CRITICAL"

@@ -379,15 +379,15 @@ class StrategyConfig:
         "quote_model", QuoteModel.AVELLANEDA_STOIKOV, choices=QuoteModel
     )
     micro_price: MicroPrice = _text("micro_price", MicroPrice.VWMP, choices=MicroPrice)  # noqa: RUF009
-    gamma: float = _float("gamma", 0.1, gt="0")
-    k: float = _float("k", 1.5, gt="0")
+    gamma: float = _float("gamma", 5.0, gt="0")
+    k: float = _float("k", 150.0, gt="0")
     horizon_ms: int = _num("horizon_s", _SECONDS, "3600", gt="0")
     glft_a: float = _float("glft_a", 1.0, gt="0")
-    glft_k: float = _float("glft_k", 1.5, gt="0")
+    glft_k: float = _float("glft_k", 0.5, gt="0")
     min_half_spread: int = _num("min_half_spread", _PRICE, "0.005", ge="0", lt="0.5")
     sigma_halflife_ms: int = _num("sigma_halflife_s", _SECONDS, "60", gt="0")
-    sigma_floor: float = _float("sigma_floor", 0.0005, ge="0")
-    sigma_prior: float = _float("sigma_prior", 0.01, gt="0")
+    sigma_floor: float = _float("sigma_floor", 0.0001, ge="0")
+    sigma_prior: float = _float("sigma_prior", 0.0005, gt="0")
 
     def __attrs_post_init__(self) -> None:
         if self.max_market_exposure > self.capital:

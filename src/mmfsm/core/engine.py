@@ -46,7 +46,6 @@ from mmfsm.core.commands import (
     Log,
     Place,
     Severity,
-    TimeInForce,
 )
 from mmfsm.core.config import Config, MicroPrice, config_hash
 from mmfsm.core.events import (
@@ -155,7 +154,7 @@ class Engine:
             scope = self._absorb(event)
             self._judge(scope)
             self._quote(scope)
-        except Exception as exc:  # noqa: BLE001 - a fault halts, whatever it is
+        except Exception as exc:
             self._fault(exc)
         return Step(commands=tuple(self._out), transitions=tuple(self._recorder.records))
 
@@ -704,6 +703,7 @@ class Engine:
                 size=intent.size,
                 purpose=intent.purpose,
                 placed_ms=self.now_ms,
+                kept_at=self._top_key(ms),
             )
         )
         self.actions.places += 1
@@ -753,6 +753,11 @@ class Engine:
             ms, self._params, self._config.strategy.order_size, self.now_ms, room_long, room_short
         )
 
+    @staticmethod
+    def _top_key(ms: MarketState) -> tuple[int, int] | None:
+        top = ms.yes_book.top()
+        return (top.bid, top.ask) if top is not None else None
+
     def _live(self, ms: MarketState, purpose: Purpose) -> Iterator[OurOrder]:
         return (o for o in self.orders.in_market(ms.market) if o.live and o.purpose is purpose)
 
@@ -775,12 +780,17 @@ class Engine:
             self._cancel(order, "requote")
         if diff.keep is not None:
             self.actions.kept += 1
-            self._log(
-                Severity.INFO,
-                f"Preserving queue priority: {diff.keep.side.value} "
-                f"{format_size(diff.keep.remaining)} @ {format_price(diff.keep.price)}",
-                ms.market,
-            )
+            moved = self._top_key(ms)
+            if moved is not None and diff.keep.kept_at != moved:
+                # Logged once per order per top of book: the moments a blind
+                # cancel-replace would have sent two actions and lost the queue.
+                diff.keep.kept_at = moved
+                self._log(
+                    Severity.DEBUG,
+                    f"Preserving queue priority: {diff.keep.side.value} "
+                    f"{format_size(diff.keep.remaining)} @ {format_price(diff.keep.price)}",
+                    ms.market,
+                )
             return
         # Size the replacement after the cancels, which still count until confirmed.
         exposure = self.exposure(ms.market)

@@ -60,6 +60,7 @@ class OurOrder:
     status: OrderStatus = OrderStatus.PENDING_NEW
     filled: int = 0  # reported fills (any status but FAILED)
     venue_matched: int | None = None  # what the venue said was matched when it ended
+    kept_at: tuple[int, int] | None = None  # top of book when last logged as kept
 
     @property
     def sign(self) -> int:

@@ -46,7 +46,9 @@ def age_beyond_limit(opened_ms: int, now_ms: int, risk: RiskConfig) -> bool:
     return now_ms - opened_ms > risk.max_position_age_ms
 
 
-def adverse_move_beyond_limit(delta: int, avg_entry: int | None, mark: int, risk: RiskConfig) -> bool:
+def adverse_move_beyond_limit(
+    delta: int, avg_entry: int | None, mark: int, risk: RiskConfig
+) -> bool:
     """Price moved against the position by more than the limit, as a share of entry.
 
     A long YES position loses as the YES price falls, relative to what it paid (avg). A

@@ -130,9 +130,7 @@ def money_from_usd(text: str | float | Decimal | int) -> int:
 
 
 def _format(units: int, scale: int) -> str:
-    value = Decimal(units) / scale
-    text = format(value.normalize(), "f")
-    return text
+    return format((Decimal(units) / scale).normalize(), "f")
 
 
 def format_price(price: int) -> str:

@@ -1,0 +1,95 @@
+"""The run loop around the Engine: events in, commands out to a venue, replies back in.
+
+Why it is shaped this way: the Engine is synchronous and pure, so the loop is a plain
+queue. Each event goes through ``Engine.step``; the step's log lines are written, then
+its commands go to the venue, whose replies (acks, rejects, fills) join the queue
+behind it. Time is the venue's: the synthetic venue advances a simulated clock one
+second at a time, so an hour of trading runs in seconds and the same seed prints the
+same run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+
+from attrs import define, field
+
+from mmfsm.core.commands import Cancel, CancelAll, Place
+from mmfsm.core.config import Config
+from mmfsm.core.engine import Engine
+from mmfsm.core.events import ClockTick, Event, Trade
+from mmfsm.core.ticks import format_money, format_size
+from mmfsm.logs import log_commands
+from mmfsm.synthetic import SyntheticVenue
+
+__all__ = ["RunSummary", "run_synthetic"]
+
+
+@define
+class RunSummary:
+    events: int = 0
+    places: int = 0
+    cancels: int = 0
+    cancel_alls: int = 0
+    fills: int = 0
+    log_lines: int = 0
+    seconds: int = 0
+    states: dict[str, str] = field(factory=dict)
+
+    def render(self, engine: Engine) -> str:
+        lines = [
+            f"simulated {self.seconds}s: {self.events} events, {self.places} places, "
+            f"{self.cancels} cancels, {engine.actions.kept} orders kept for queue priority, "
+            f"{self.fills} fills",
+            f"bot {engine.bot.state}; daily P&L {format_money(engine.daily_pnl())} USD "
+            f"(realized today {format_money(engine.realized_today)})",
+        ]
+        for name, ms in sorted(engine.markets.items()):
+            exposure = engine.exposure(name)
+            lines.append(
+                f"  {name}: market {ms.machine.state}, position {ms.position.state}, "
+                f"net delta {format_size(ms.ledger.delta)}, worst-case exposure "
+                f"{format_size(exposure.worst)}/{format_size(exposure.limit)} shares, "
+                f"realized {format_money(ms.ledger.realized)} USD"
+            )
+        return "\n".join(lines)
+
+
+def run_synthetic(
+    config: Config,
+    *,
+    seconds: int,
+    seed: int,
+    start_ms: int,
+    markets: int = 3,
+    logger: logging.Logger,
+    on_second: Callable[[int, Engine], None] | None = None,
+) -> tuple[Engine, RunSummary]:
+    engine = Engine(config)
+    venue = SyntheticVenue(seed=seed, n_markets=markets)
+    summary = RunSummary(seconds=seconds)
+    queue: deque[Event] = deque(venue.listing(start_ms))
+    now = start_ms
+    for second in range(seconds + 1):
+        while queue:
+            event = queue.popleft()
+            step = engine.step(event)
+            summary.events += 1
+            if isinstance(event, Trade) and event.status.value == "MATCHED":
+                summary.fills += 1
+            summary.log_lines += log_commands(logger, event.ts_ms, step.commands)
+            for cmd in step.commands:
+                summary.places += isinstance(cmd, Place)
+                summary.cancels += isinstance(cmd, Cancel)
+                summary.cancel_alls += isinstance(cmd, CancelAll)
+            queue.extend(venue.execute(step.commands, event.ts_ms))
+        if on_second is not None:
+            on_second(second, engine)
+        if second == seconds:
+            break
+        now += 1000
+        queue.extend(venue.second(now))
+        queue.append(ClockTick(ts_ms=now))
+    return engine, summary
