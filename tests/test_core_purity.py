@@ -19,6 +19,7 @@ ALLOWED_TOP = {
     "fractions",
     "functools",
     "hashlib",
+    "types",
     "heapq",
     "itertools",
     "json",
