@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from mmfsm.core import risk
 from mmfsm.core.book import Book, BookError, BookSet
@@ -365,8 +365,6 @@ class Engine:
         if isinstance(event, OrderAcked):
             if order.status is OrderStatus.PENDING_NEW:
                 order.status = OrderStatus.WORKING
-            if order.purpose is not Purpose.EXIT:
-                ms.retry[order.purpose].attempts = 0
             return (ms,)
         if isinstance(event, OrderRejected):
             order.status = OrderStatus.DONE
@@ -391,15 +389,11 @@ class Engine:
                 f"{format_price(order.price)} (attempt {retry.attempts}/{limit})",
                 ms.market,
             )
-            if retry.attempts > limit:
-                top = ms.yes_book.top()
-                opposite = None
-                if top is not None:
-                    opposite = top.ask if order.purpose is Purpose.BID else top.bid
-                retry.blocked_ref = opposite if opposite is not None else -1
-            else:
-                backoff = self._config.risk.post_only_backoff_ms
-                retry.due_ms = self.now_ms + backoff * (2 ** (retry.attempts - 1))
+            top = ms.yes_book.top()
+            if top is not None:
+                retry.ref = top.ask if order.purpose is Purpose.BID else top.bid
+            backoff = self._config.risk.post_only_backoff_ms
+            retry.due_ms = self.now_ms + backoff * (2 ** (retry.attempts - 1))
             return
         if event.reason is RejectReason.TICK:
             ms.tick_suspect = True
@@ -735,7 +729,7 @@ class Engine:
             if ms.machine.state != "running":
                 continue
             if pos == "passive_unwind":
-                bid, ask = unwind_intents(ms, self.now_ms)
+                bid, ask = unwind_intents(ms, self.now_ms, self._config.risk.post_only_max_retries)
             else:
                 bid, ask = self._two_sided(ms)
             self._reconcile(ms, Purpose.BID, bid)
@@ -750,7 +744,13 @@ class Engine:
         room_long = max(0, self._limit_units - (exposure.long - own_long))
         room_short = max(0, self._limit_units - (exposure.short - own_short))
         return quote_intents(
-            ms, self._params, self._config.strategy.order_size, self.now_ms, room_long, room_short
+            ms,
+            self._params,
+            self._config.strategy.order_size,
+            self.now_ms,
+            room_long,
+            room_short,
+            self._config.risk.post_only_max_retries,
         )
 
     @staticmethod
@@ -795,11 +795,14 @@ class Engine:
         # Size the replacement after the cancels, which still count until confirmed.
         exposure = self.exposure(ms.market)
         adds_long = (intent.side.value == "BUY") == (intent.token == ms.yes_token)
-        room = self._limit_units - (exposure.long if adds_long else exposure.short)
-        reduces = (adds_long and ms.ledger.delta < 0) or (not adds_long and ms.ledger.delta > 0)
-        size = intent.size
-        if not reduces:
-            size = min(size, room)
+        worst = exposure.long if adds_long else exposure.short
+        # Reducing orders too: cancelled ones on the same side may still fill, so a
+        # reducing order can overshoot flat and add (INV-EXPOSURE).
+        size = min(intent.size, self._limit_units - worst)
+        if ms.position.state == "passive_unwind":
+            # Unwinding never adds: with every order still out on this side counted, the
+            # side as a whole may at most bring the position to flat.
+            size = min(size, -worst)
         if size < max(ms.min_size, 1):
             return
         if size != intent.size:
@@ -820,5 +823,13 @@ class Engine:
             if order.purpose is Purpose.EXIT and order.status is not OrderStatus.DONE:
                 return  # one exit order at a time; the next goes after this one ends
         intent = exit_intent(ms, self._config)
-        if intent is not None:
-            self._place(ms, intent)
+        if intent is None:
+            return
+        # Never past flat: cancelled quotes and ended exits whose matched part is not
+        # reported yet still reduce the position, so they are taken off this order.
+        exposure = self.exposure(ms.market)
+        reducing = exposure.short if ms.ledger.delta > 0 else exposure.long
+        size = min(intent.size, -reducing)
+        if size <= 0 or (size < intent.size and size < ms.min_size):
+            return  # wait for the cancels and trade reports to arrive
+        self._place(ms, evolve(intent, size=size))

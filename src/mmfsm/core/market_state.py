@@ -30,11 +30,15 @@ __all__ = ["MarketState", "SlotRetry"]
 
 @define(slots=True)
 class SlotRetry:
-    """Post-only retry state of one side of one market."""
+    """Post-only retry state of one side of one market.
+
+    ``attempts`` counts rejects since the opposite best was ``ref``; when the book moves
+    the count starts again. More than the configured retries and the side rests.
+    """
 
     attempts: int = 0
     due_ms: int = 0
-    blocked_ref: int | None = None  # opposite best when the side gave up; None = not blocked
+    ref: int | None = None  # opposite best at the last reject
 
 
 @define(slots=True)
@@ -60,6 +64,7 @@ class MarketState:
     venue_fault: str | None = None
     tick_suspect: bool = False
     halted_by_operator: bool = False
+    exit_due_ms: int = 0  # a rejected force-exit order is retried no sooner than this
     mark: int | None = None
     unrealized: int = 0
     retry: dict[Purpose, SlotRetry] = field(

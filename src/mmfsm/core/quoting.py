@@ -65,15 +65,22 @@ def _as_token_order(
                   price=PRICE_SCALE - yes_price, size=abs(size), tif=tif, post_only=post_only)
 
 
-def _retry_offset(ms: MarketState, purpose: Purpose, now_ms: int, opposite: int) -> int | None:
-    """Ticks to move away after post-only rejects, or None if this side must rest now."""
+def _retry_offset(
+    ms: MarketState, purpose: Purpose, now_ms: int, opposite: int, max_retries: int
+) -> int | None:
+    """Ticks to move away after post-only rejects, or None if this side must rest now.
+
+    The count survives acks on purpose: resetting it when a retry rests would send the
+    next quote back to the crossing price and loop reject -> retry -> reject for ever.
+    Only a move of the opposite best starts it again.
+    """
     retry = ms.retry[purpose]
-    if retry.blocked_ref is not None:
-        if retry.blocked_ref == opposite:
-            return None
-        retry.blocked_ref = None
+    if not retry.attempts:
+        return 0
+    if retry.ref != opposite:
         retry.attempts = 0
-    if retry.attempts and now_ms < retry.due_ms:
+        return 0
+    if retry.attempts > max_retries or now_ms < retry.due_ms:
         return None
     return retry.attempts
 
@@ -85,6 +92,7 @@ def quote_intents(
     now_ms: int,
     room_long: int,
     room_short: int,
+    max_retries: int,
 ) -> tuple[Intent | None, Intent | None]:
     """Two-sided skewed quotes for quoting / inventory_held."""
     top = ms.yes_book.top()
@@ -104,8 +112,12 @@ def quote_intents(
         time_left_s=time_left,
         tick_dollars=int(tick) / PRICE_SCALE,
     )
-    bid = _side_intent(ms, Purpose.BID, quotes.bid, top.ask, tick, now_ms, room_long, order_size)
-    ask = _side_intent(ms, Purpose.ASK, quotes.ask, top.bid, tick, now_ms, room_short, order_size)
+    bid = _side_intent(
+        ms, Purpose.BID, quotes.bid, top.ask, tick, now_ms, room_long, order_size, max_retries
+    )
+    ask = _side_intent(
+        ms, Purpose.ASK, quotes.ask, top.bid, tick, now_ms, room_short, order_size, max_retries
+    )
     return bid, ask
 
 
@@ -118,9 +130,10 @@ def _side_intent(
     now_ms: int,
     room: int,
     order_size: int,
+    max_retries: int,
 ) -> Intent | None:
     side = Side.BUY if purpose is Purpose.BID else Side.SELL
-    offset = _retry_offset(ms, purpose, now_ms, opposite)
+    offset = _retry_offset(ms, purpose, now_ms, opposite, max_retries)
     if offset is None:
         return None
     price = snap(model_price, side, tick, opposite_best=opposite)
@@ -136,7 +149,9 @@ def _side_intent(
     return _as_token_order(ms, purpose, price, size, TimeInForce.GTC, True)
 
 
-def unwind_intents(ms: MarketState, now_ms: int) -> tuple[Intent | None, Intent | None]:
+def unwind_intents(
+    ms: MarketState, now_ms: int, max_retries: int
+) -> tuple[Intent | None, Intent | None]:
     """Passive unwind: only the reducing side, at or one tick inside the best."""
     top = ms.yes_book.top()
     delta = ms.ledger.delta
@@ -145,7 +160,7 @@ def unwind_intents(ms: MarketState, now_ms: int) -> tuple[Intent | None, Intent 
     t = int(ms.tick)
     if delta > 0:
         price = max(top.ask - t, top.bid + t)
-        offset = _retry_offset(ms, Purpose.ASK, now_ms, top.bid)
+        offset = _retry_offset(ms, Purpose.ASK, now_ms, top.bid, max_retries)
         if offset is None:
             return None, None
         price += offset * t
@@ -153,7 +168,7 @@ def unwind_intents(ms: MarketState, now_ms: int) -> tuple[Intent | None, Intent 
             return None, None
         return None, _as_token_order(ms, Purpose.ASK, price, delta, TimeInForce.GTC, True)
     price = min(top.bid + t, top.ask - t)
-    offset = _retry_offset(ms, Purpose.BID, now_ms, top.ask)
+    offset = _retry_offset(ms, Purpose.BID, now_ms, top.ask, max_retries)
     if offset is None:
         return None, None
     price -= offset * t
