@@ -313,21 +313,30 @@ def test_an_unchanged_order_is_kept_with_no_cancel_or_place() -> None:
     out = h.book()  # the same book again: the same quotes are wanted
     assert not places(out)
     assert not cancels(out)
-    kept = [m for m in messages(out) if m.startswith("Preserving queue priority")]
-    assert kept == [
+    actions = h.engine.actions
+    assert (actions.places, actions.cancels, actions.kept) == (before[0], before[1], before[2] + 2)
+
+
+def test_a_kept_order_logs_preserving_queue_priority_when_the_book_moves_under_it() -> None:
+    h, _ = quoting()
+    out = h.book(bids=(("0.47", "100"),), asks=(("0.53", "100"),))  # same mid, same quotes
+    assert not places(out)
+    assert not cancels(out)
+    assert [m for m in messages(out) if m.startswith("Preserving queue priority")] == [
         "Preserving queue priority: BUY 10 @ 0.49",  # bid: buy YES
         "Preserving queue priority: BUY 10 @ 0.49",  # ask 0.51: buy NO at 0.49
     ]
-    actions = h.engine.actions
-    assert (actions.places, actions.cancels, actions.kept) == (before[0], before[1], before[2] + 2)
 
 
 def test_a_partly_filled_order_within_the_size_tolerance_is_kept() -> None:
     h, out = quoting()
     bid = bids(out)[0]
+    kept = h.engine.actions.kept
     got = h.fill(bid, SHARE)  # 9 of 10 left: 10% off, inside the 20% tolerance
     assert bid.client_id not in [c.client_id for c in cancels(got)]
     assert not bids(got)
+    assert h.engine.actions.kept == kept + 2
+    got = h.book(bids=(("0.47", "100"),), asks=(("0.53", "100"),))
     assert "Preserving queue priority: BUY 9 @ 0.49" in messages(got)
 
 
@@ -582,3 +591,18 @@ def test_a_trade_for_an_order_this_run_never_sent_alerts_and_still_counts() -> N
     )
     assert any("did not place" in m for m in messages(got))
     assert h.engine.markets["m1"].ledger.delta == SHARE  # the venue says we hold it
+
+
+def test_requoting_the_reducing_side_without_cancel_confirmations_stays_within_the_limit() -> None:
+    # Short 30: bids reduce the position, but a bid and every cancelled bid may all fill,
+    # so the replacements are cut like any other order (Sim checks after every step).
+    h, out = quoting(config({"order_size_shares": 30}))
+    h.fill(asks(out)[0])
+    assert h.engine.markets["m1"].ledger.delta == -30 * SHARE
+    sent: list[Command] = []
+    for i in range(12):
+        h.now_ms += 100
+        mid = 50 + (i % 2)
+        sent += h.book(bids=((f"0.{mid - 2}", "100"),), asks=((f"0.{mid + 2}", "100"),))
+    assert sum(p.size for p in bids(sent)) <= 130 * SHARE
+    assert h.engine.exposure("m1").long <= 100 * SHARE

@@ -277,7 +277,13 @@ class Engine:
     def _on_book(self, event: BookSnapshot | PriceChange) -> Iterable[MarketState]:
         ms, book = self._market_of(event.market, event.token)
         if ms is None or book is None:
-            return ()
+            known = self.markets.get(event.market)
+            if known is None:
+                return ()
+            # A book for a token our market does not have: we misread or missed
+            # something, so its data is not trusted until the next good YES snapshot.
+            known.venue_fault = f"book for unknown asset_id {event.token}"
+            return (known,)
         try:
             if isinstance(event, BookSnapshot):
                 book.apply_snapshot(event.bids, event.asks, event.ts_ms)
@@ -395,6 +401,9 @@ class Engine:
             backoff = self._config.risk.post_only_backoff_ms
             retry.due_ms = self.now_ms + backoff * (2 ** (retry.attempts - 1))
             return
+        if order.purpose is Purpose.EXIT:
+            # Do not answer a rejected exit with another one on the very next event.
+            ms.exit_due_ms = self.now_ms + max(1000, self._config.risk.post_only_backoff_ms)
         if event.reason is RejectReason.TICK:
             ms.tick_suspect = True
         self._alert(
@@ -822,6 +831,8 @@ class Engine:
         for order in self.orders.in_market(ms.market):
             if order.purpose is Purpose.EXIT and order.status is not OrderStatus.DONE:
                 return  # one exit order at a time; the next goes after this one ends
+        if self.now_ms < ms.exit_due_ms:
+            return
         intent = exit_intent(ms, self._config)
         if intent is None:
             return
