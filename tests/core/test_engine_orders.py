@@ -39,7 +39,9 @@ QUIET = {"gamma": 1.0, "k": 100.0, "horizon_s": 1, "sigma_prior": 0.001}
 skew: on the harness's default book (0.48/0.52) it bids 0.49 and asks 0.51."""
 
 
-def config(strategy: dict[str, object] | None = None, risk: dict[str, object] | None = None) -> Config:
+def config(
+    strategy: dict[str, object] | None = None, risk: dict[str, object] | None = None
+) -> Config:
     return parse_config({"strategy": {**QUIET, **(strategy or {})}, "risk": risk or {}})
 
 
@@ -264,7 +266,9 @@ class _Venue:
                 self.gone.add(cid)
                 self.absorb(
                     h.send(
-                        OrderCancelled(ts_ms=h.now_ms, client_id=cid, size_matched=self.matched[cid])
+                        OrderCancelled(
+                            ts_ms=h.now_ms, client_id=cid, size_matched=self.matched[cid]
+                        )
                     )
                 )
             elif cid in self.unacked:
@@ -272,7 +276,7 @@ class _Venue:
         elif choice == 4:
             self.report(rng.random() < 0.5)
         else:
-            h.now_ms += rng.randrange(1, 2_000)
+            h.now_ms += rng.randrange(1, 6_000)
             self.absorb(h.send(ClockTick(ts_ms=h.now_ms)))
 
     def report(self, one: bool) -> None:
@@ -293,7 +297,7 @@ def test_random_late_fill_reports_never_let_inventory_pass_the_limit(seed: int) 
     venue = _Venue(h, random.Random(seed))
     venue.absorb(h.start())
     limit = h.engine.exposure("m1").limit
-    for _ in range(400):
+    for _ in range(600):
         venue.act()
         # What the venue really matched, reported or not, is inside the worst case.
         truth = venue.true_delta()
@@ -519,9 +523,7 @@ def test_a_message_for_an_unknown_token_of_a_known_market_alerts_and_stops_quoti
             asks=levels((("0.52", "100"),)),
         )
     )
-    assert any(
-        "m1" in c.message and "asset_id" in c.message for c in got if isinstance(c, Alert)
-    )
+    assert any("m1" in c.message and "asset_id" in c.message for c in got if isinstance(c, Alert))
     assert sorted(c.client_id for c in cancels(got)) == sorted(p.client_id for p in places(out))
     assert not places(h.advance(10_000))
     h.book()

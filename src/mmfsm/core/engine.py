@@ -201,7 +201,9 @@ class Engine:
     def _alert(self, severity: Severity, message: str, market: str | None = None) -> None:
         self._emit(Alert(severity=severity, message=message, market=market))
 
-    def _fire(self, machine: Machine, event: str, guards: Iterable[str] = (), **inputs: object) -> str:
+    def _fire(
+        self, machine: Machine, event: str, guards: Iterable[str] = (), **inputs: object
+    ) -> str:
         return machine.fire(
             event,
             ts_ms=self.now_ms,
@@ -211,7 +213,9 @@ class Engine:
         )
 
     def _fault(self, exc: Exception) -> None:
-        self._out = []
+        # Orders computed before the fault are dropped; what was said (a midnight reset,
+        # an alert) is kept, since it did happen.
+        self._out = [c for c in self._out if isinstance(c, (Log, Alert))]
         if self.bot.state == "running":
             self._fire(self.bot, "fault", error=type(exc).__name__)
             self._halt_markets()
@@ -228,7 +232,10 @@ class Engine:
             self.day = day
             previous = self.realized_today
             self.realized_today = 0
-            self.breaker_floor = 0
+            # An acknowledged resume re-based the breaker on the P&L of that moment; the
+            # unrealized part of what the operator accepted is still in tomorrow's P&L,
+            # so only the realized part leaves the floor. Never looser than a fresh day.
+            self.breaker_floor = min(0, self.breaker_floor - previous) if self.breaker_floor else 0
             self._log(
                 Severity.INFO,
                 f"Daily P&L reset: realized yesterday {format_money(previous)}; "
@@ -415,7 +422,9 @@ class Engine:
     def _on_trade(self, event: Trade) -> Iterable[MarketState]:
         ms = self.markets.get(event.market)
         if ms is None:
-            self._alert(Severity.WARNING, f"Trade {event.trade_id} for unknown market {event.market}")
+            self._alert(
+                Severity.WARNING, f"Trade {event.trade_id} for unknown market {event.market}"
+            )
             return ()
         before = ms.ledger.realized
         outcome = ms.ledger.apply(event)
@@ -540,7 +549,9 @@ class Engine:
             if risk.book_unusable(usable):
                 reason = ms.unusable_reason(self.now_ms, cfg.book_stale_ms)
                 self._fire(ms.machine, "data_lost", ("book_unusable",), reason=reason)
-                self._alert(Severity.WARNING, f"Market data unusable, not quoting: {reason}", ms.market)
+                self._alert(
+                    Severity.WARNING, f"Market data unusable, not quoting: {reason}", ms.market
+                )
                 self._cancel_quotes(ms, reason)
                 ms.band_since_ms = None
             elif spread is not None and risk.spread_over_limit(spread, cfg):
@@ -833,8 +844,20 @@ class Engine:
                 return  # one exit order at a time; the next goes after this one ends
         if self.now_ms < ms.exit_due_ms:
             return
+        if not ms.usable(self.now_ms, self._config.risk.book_stale_ms):
+            return  # the worst-price bound needs a real best price, not a stale one
         intent = exit_intent(ms, self._config)
         if intent is None:
+            return
+        if intent.size < ms.min_size:
+            if not ms.exit_blocked_alerted:
+                ms.exit_blocked_alerted = True
+                self._alert(
+                    Severity.CRITICAL,
+                    f"FORCE EXIT blocked: position {format_size(intent.size)} is below the "
+                    f"minimum order size {format_size(ms.min_size)}; exit it by hand",
+                    ms.market,
+                )
             return
         # Never past flat: cancelled quotes and ended exits whose matched part is not
         # reported yet still reduce the position, so they are taken off this order.

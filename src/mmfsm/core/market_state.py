@@ -65,6 +65,7 @@ class MarketState:
     tick_suspect: bool = False
     halted_by_operator: bool = False
     exit_due_ms: int = 0  # a rejected force-exit order is retried no sooner than this
+    exit_blocked_alerted: bool = False  # said once that the position is below min size
     mark: int | None = None
     unrealized: int = 0
     retry: dict[Purpose, SlotRetry] = field(

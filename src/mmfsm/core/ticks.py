@@ -143,9 +143,16 @@ def format_size(size: int) -> str:
 
 
 def format_money(money: int) -> str:
-    """Dollars with cents for logs: -50000000000000 -> "-5.00"; exact beyond 2 dp is cut."""
+    """Dollars for logs, at least to the cent and exact beyond it: never a rounded loss.
+
+    -50_000_000_000 -> "-5.00"; -20_000_000_200 -> "-2.00000002" (a breaker that tripped a
+    hair past -$2 must not read as exactly -$2).
+    """
     value = Decimal(money) / MONEY_SCALE
-    return f"{value.quantize(Decimal('0.01'), rounding='ROUND_HALF_EVEN')}"
+    cents = value.quantize(Decimal("0.01"))
+    if cents == value:
+        return f"{cents}"
+    return format(value.normalize(), "f")
 
 
 def notional(price: int, size: int) -> int:
