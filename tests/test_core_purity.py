@@ -28,7 +28,6 @@ ALLOWED_TOP = {
     "re",
     "statemachine",
     "tomllib",
-    "types",
     "typing",
     "bisect",
 }
