@@ -291,18 +291,41 @@ class Engine:
             # something, so its data is not trusted until the next good YES snapshot.
             known.venue_fault = f"book for unknown asset_id {event.token}"
             return (known,)
+        yes = ms.yes_book
+        before = (yes.trusted, yes.best_bid, yes.best_bid_size, yes.best_ask, yes.best_ask_size)
         try:
             if isinstance(event, BookSnapshot):
                 book.apply_snapshot(event.bids, event.asks, event.ts_ms)
-                if book is ms.yes_book:
+                if book is yes:
                     ms.venue_fault = None
             else:
                 book.apply_changes(event.changes, event.ts_ms)
         except BookError as err:
             self._alert(Severity.WARNING, f"Book message rejected: {err}", ms.market)
-        if book is ms.yes_book:
+        after = (yes.trusted, yes.best_bid, yes.best_bid_size, yes.best_ask, yes.best_ask_size)
+        if after == before and self._nothing_due(ms):
+            # Depth moved below the top (or the NO book moved): every input of the risk
+            # rules and the quote model is what it was, so this step would decide the
+            # same as the last one. Skipping it is the hot path's biggest saving. The
+            # live quotes are kept as they are, as a full step would have kept them.
+            self.actions.kept += self.orders.live_quotes(ms.market)
+            return ()
+        if book is yes:
             self._remark(ms)
         return (ms,)
+
+    def _nothing_due(self, ms: MarketState) -> bool:
+        """True when only a top-of-book change could make this market decide anew."""
+        if ms.machine.state != "running" or not ms.yes_book.trusted:
+            return False
+        position = ms.position.state
+        if position == "quoting":
+            return not (ms.retry[Purpose.BID].attempts or ms.retry[Purpose.ASK].attempts)
+        if position != "inventory_held" or ms.opened_ms is None:
+            return False
+        aged = self.now_ms - ms.opened_ms > self._config.risk.max_position_age_ms
+        retrying = ms.retry[Purpose.BID].attempts or ms.retry[Purpose.ASK].attempts
+        return not aged and not retrying
 
     def _remark(self, ms: MarketState) -> None:
         top = ms.yes_book.top()

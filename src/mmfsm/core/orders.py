@@ -123,6 +123,14 @@ class OurOrders:
             del self._by_id[order.client_id]
             del self._by_market[order.market][order.client_id]
 
+    def live_quotes(self, market: str) -> int:
+        """How many bid/ask quotes of this market are resting or about to."""
+        return sum(
+            1
+            for o in self._by_market.get(market, {}).values()
+            if o.live and o.purpose is not Purpose.EXIT
+        )
+
     def pending_delta(self, market: str) -> tuple[int, int]:
         """(long, short) net delta that this market's orders could still add."""
         long = short = 0
