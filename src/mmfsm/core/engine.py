@@ -32,7 +32,7 @@ late fills are reported, exposure cannot pass the limit through our own orders.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from attrs import evolve, frozen
 
@@ -73,7 +73,7 @@ from mmfsm.core.orders import OrderStatus, OurOrder, OurOrders, Purpose
 from mmfsm.core.quotes import QuoteParams, StoikovMicroPrice, VolatilityEstimator, mark_units
 from mmfsm.core.quoting import Intent, exit_intent, quote_intents, unwind_intents
 from mmfsm.core.reconcile import ActionCounts, diff_side
-from mmfsm.core.ticks import PRICE_SCALE, format_money, format_price, format_size
+from mmfsm.core.ticks import PRICE_SCALE, Side, format_money, format_price, format_size
 
 __all__ = ["Engine", "Exposure", "Step"]
 
@@ -109,6 +109,28 @@ class _Recorder:
 
     def on_transition(self, record: TransitionRecord) -> None:
         self.records.append(record)
+
+
+class _OrdersOf:
+    """One market's orders, read once per quoting pass: live quotes by side and the
+    worst-case delta both ways (the same numbers ``Engine.exposure`` gives)."""
+
+    __slots__ = ("live", "worst_long", "worst_short")
+
+    def __init__(self, ms: MarketState, orders: OurOrders) -> None:
+        self.live: dict[Purpose, list[OurOrder]] = {Purpose.BID: [], Purpose.ASK: []}
+        long = short = 0
+        for order in orders.iter_market(ms.market):
+            potential = order.potential
+            if potential:
+                if order.sign > 0:
+                    long += potential
+                else:
+                    short += potential
+            if order.live and order.purpose is not Purpose.EXIT:
+                self.live[order.purpose].append(order)
+        self.worst_long = ms.ledger.delta + long
+        self.worst_short = -ms.ledger.delta + short
 
 
 def _quote_params(config: Config) -> QuoteParams:
@@ -771,21 +793,21 @@ class Engine:
                 continue
             if ms.machine.state != "running":
                 continue
+            book = _OrdersOf(ms, self.orders)
             if pos == "passive_unwind":
                 bid, ask = unwind_intents(ms, self.now_ms, self._config.risk.post_only_max_retries)
             else:
-                bid, ask = self._two_sided(ms)
-            self._reconcile(ms, Purpose.BID, bid)
-            self._reconcile(ms, Purpose.ASK, ask)
+                bid, ask = self._two_sided(ms, book)
+            self._reconcile(ms, Purpose.BID, bid, book)
+            self._reconcile(ms, Purpose.ASK, ask, book)
 
-    def _two_sided(self, ms: MarketState) -> tuple[Intent | None, Intent | None]:
-        exposure = self.exposure(ms.market)
+    def _two_sided(self, ms: MarketState, book: _OrdersOf) -> tuple[Intent | None, Intent | None]:
         # Room for each side as if that side's own live orders were gone, so a kept
         # order is compared with the size we would want, not with what is left over.
-        own_long = sum(o.potential for o in self._live(ms, Purpose.BID))
-        own_short = sum(o.potential for o in self._live(ms, Purpose.ASK))
-        room_long = max(0, self._limit_units - (exposure.long - own_long))
-        room_short = max(0, self._limit_units - (exposure.short - own_short))
+        own_long = sum(o.potential for o in book.live[Purpose.BID])
+        own_short = sum(o.potential for o in book.live[Purpose.ASK])
+        room_long = max(0, self._limit_units - (book.worst_long - own_long))
+        room_short = max(0, self._limit_units - (book.worst_short - own_short))
         return quote_intents(
             ms,
             self._params,
@@ -798,14 +820,15 @@ class Engine:
 
     @staticmethod
     def _top_key(ms: MarketState) -> tuple[int, int] | None:
-        top = ms.yes_book.top()
-        return (top.bid, top.ask) if top is not None else None
+        book = ms.yes_book
+        if book.best_bid is None or book.best_ask is None:
+            return None
+        return (book.best_bid, book.best_ask)
 
-    def _live(self, ms: MarketState, purpose: Purpose) -> Iterator[OurOrder]:
-        return (o for o in self.orders.in_market(ms.market) if o.live and o.purpose is purpose)
-
-    def _reconcile(self, ms: MarketState, purpose: Purpose, intent: Intent | None) -> None:
-        live = list(self._live(ms, purpose))
+    def _reconcile(
+        self, ms: MarketState, purpose: Purpose, intent: Intent | None, book: _OrdersOf
+    ) -> None:
+        live = book.live[purpose]
         if intent is None:
             for order in live:
                 self._cancel(order, "side not quoted")
@@ -836,9 +859,8 @@ class Engine:
                 )
             return
         # Size the replacement after the cancels, which still count until confirmed.
-        exposure = self.exposure(ms.market)
-        adds_long = (intent.side.value == "BUY") == (intent.token == ms.yes_token)
-        worst = exposure.long if adds_long else exposure.short
+        adds_long = (intent.side is Side.BUY) == (intent.token == ms.yes_token)
+        worst = book.worst_long if adds_long else book.worst_short
         # Reducing orders too: cancelled ones on the same side may still fill, so a
         # reducing order can overshoot flat and add (INV-EXPOSURE).
         size = min(intent.size, self._limit_units - worst)
@@ -849,16 +871,12 @@ class Engine:
         if size < max(ms.min_size, 1):
             return
         if size != intent.size:
-            intent = Intent(
-                purpose=intent.purpose,
-                token=intent.token,
-                side=intent.side,
-                price=intent.price,
-                size=size,
-                tif=intent.tif,
-                post_only=intent.post_only,
-            )
+            intent = evolve(intent, size=size)
         self._place(ms, intent)
+        if adds_long:
+            book.worst_long += size
+        else:
+            book.worst_short += size
 
     def _force_exit(self, ms: MarketState) -> None:
         self._cancel_quotes(ms, "force exit")

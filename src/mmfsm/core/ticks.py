@@ -209,21 +209,28 @@ def snap(
     when the best ask is already at the lowest tick): the caller then does not quote that
     side, rather than quoting somewhere it did not mean to.
     """
+    t = int(tick)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise GridError(f"model price {value!r} is not finite")
-        # The shortest decimal that reads back as this float: 0.1 is 0.1, not
-        # 0.1000000000000000055..., which would round an ask a whole tick up. Safety
-        # against crossing does not rest on this rounding but on clamp_no_cross.
-        exact = Decimal(repr(value))
+        # Float noise is not a price: 0.485 * 10_000 is 4849.999999999999, and rounding
+        # that down would cost a bid a whole tick. A value within 1e-6 of a whole unit
+        # (1e-10 USD) counts as that unit; anything else rounds by side. Safety against
+        # crossing does not rest on this rounding but on clamp_no_cross, in integers.
+        scaled_f = value * PRICE_SCALE
+        if abs(scaled_f) > 1e12:
+            scaled_f = math.copysign(1e12, scaled_f)  # far outside (0, 1): clamped below
+        nearest = round(scaled_f)
+        if abs(scaled_f - nearest) <= 1e-6:
+            units = nearest
+        elif side is Side.BUY:
+            units = math.floor(scaled_f)
+        else:
+            units = math.ceil(scaled_f)
     else:
-        exact = value
-    scaled = exact * PRICE_SCALE
-    t = int(tick)
-    if side is Side.BUY:
-        units = int(scaled.to_integral_value(rounding="ROUND_FLOOR"))
-    else:
-        units = int(scaled.to_integral_value(rounding="ROUND_CEILING"))
+        scaled = value * PRICE_SCALE
+        rounding = "ROUND_FLOOR" if side is Side.BUY else "ROUND_CEILING"
+        units = int(scaled.to_integral_value(rounding=rounding))
     price = clamp_to_range(snap_to_grid(units, side, tick), tick)
     price = clamp_no_cross(price, side, opposite_best, tick)
     if price < t or price > PRICE_SCALE - t:
