@@ -6,12 +6,17 @@ are few and flat.
 
 Commands
 --------
-``mmfsm run``       trade. Today this runs the Engine against the built-in synthetic venue
-                    (random-walk books and takers, simulated time) for a bounded time and
-                    prints what it did; the embedded CLOB emulator and the live Polymarket
-                    venue are separate work and refused here with a clear message.
+``mmfsm run``       trade. By default against the embedded CLOB emulator (a real
+                    Polymarket-protocol server on loopback, through the official client;
+                    ``mmfsm.trade``); ``--venue synthetic`` runs the in-process synthetic
+                    venue in simulated time; ``--venue polymarket --live`` trades for real.
 ``mmfsm config``    validate a config file and print its values in human units and its
                     hash (the hash that every audit record carries).
+``mmfsm simulate``  run the Engine in the simulator: named scenarios, replays of recorded
+                    books, a naive baseline to compare with (``mmfsm.sim``).
+``mmfsm audit``     verify, tail, export or replay an audit log (``mmfsm.audit.commands``).
+``mmfsm status``, ``halt``, ``resume --ack``: talk to a running bot over its control
+                    socket (``mmfsm.ops.commands``).
 """
 
 from __future__ import annotations
@@ -22,9 +27,18 @@ import logging
 import sys
 from pathlib import Path
 
+from mmfsm.audit.commands import add_audit_parser
+from mmfsm.audit.log import Sync
+from mmfsm.audit.store import AuditError
 from mmfsm.core.config import ConfigError, config_hash, config_to_dict
+from mmfsm.ops.commands import add_operator_parsers
+from mmfsm.ops.control import ControlError
+from mmfsm.ops.launch import add_run_options, open_services, socket_path
+from mmfsm.ops.redact import Redactor
 from mmfsm.runner import run_synthetic
 from mmfsm.settings import load_config
+from mmfsm.sim.cli import add_parser as add_simulate_parser
+from mmfsm.trade import add_clob_options, attach_status, run_clob
 
 __all__ = ["main"]
 
@@ -37,26 +51,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="trade (synthetic venue by default)")
+    run = sub.add_parser("run", help="trade (the embedded CLOB emulator by default)")
     run.add_argument("--config", type=Path, help="TOML config file (default: built-in)")
     run.add_argument(
         "--venue",
         choices=["synthetic", "emulator", "polymarket"],
-        default="synthetic",
-        help="where to trade (default: synthetic, in-process, no credentials)",
+        default="emulator",
+        help="where to trade (default: emulator, on loopback, no credentials)",
     )
-    run.add_argument("--seconds", type=int, default=3600, help="simulated seconds to run")
-    run.add_argument("--markets", type=int, default=3, help="synthetic markets to trade")
-    run.add_argument("--seed", type=int, default=7, help="seed of the synthetic venue")
+    run.add_argument(
+        "--seconds",
+        type=int,
+        help="how long: wall-clock seconds (default: run.duration_s) or, for synthetic, "
+        "simulated seconds (default 3600)",
+    )
+    run.add_argument("--markets", type=int, help="markets of the emulator or synthetic venue (3)")
+    run.add_argument("--seed", type=int, help="seed of the emulator or synthetic venue (7)")
     run.add_argument("--quiet", action="store_true", help="only warnings and the summary")
     run.add_argument(
         "--log-file",
         type=Path,
         help="also write every line, debug included, to this file (grep-able alerts)",
     )
+    add_run_options(run)
+    add_clob_options(run)
 
     config = sub.add_parser("config", help="validate a config file and print it")
     config.add_argument("path", type=Path, nargs="?", help="TOML file (default: built-in)")
+    add_audit_parser(sub)
+    add_operator_parsers(sub)
+    add_simulate_parser(sub)
     return parser
 
 
@@ -75,13 +99,18 @@ def _logger(*, quiet: bool, log_file: Path | None) -> logging.Logger:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    if args.venue != "synthetic":
-        print(
-            f"mmfsm run: venue {args.venue!r} is not available in this version; "
-            "use --venue synthetic",
-            file=sys.stderr,
-        )
+    if (args.seconds is not None and args.seconds <= 0) or (
+        args.markets is not None and args.markets <= 0
+    ):
+        print("mmfsm run: --seconds and --markets must be > 0", file=sys.stderr)
         return 2
+    if args.venue != "synthetic":
+        config = load_config(args.config)
+        logger = _logger(quiet=args.quiet, log_file=args.log_file)
+        return run_clob(args, config, logger, attach_status(logger, quiet=args.quiet))
+    args.seconds = 3600 if args.seconds is None else args.seconds
+    args.markets = 3 if args.markets is None else args.markets
+    args.seed = 7 if args.seed is None else args.seed
     if args.seconds <= 0 or args.markets <= 0:
         print("mmfsm run: --seconds and --markets must be > 0", file=sys.stderr)
         return 2
@@ -91,14 +120,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"mmfsm run: synthetic venue, {args.markets} markets, seed {args.seed}, "
         f"{args.seconds}s of simulated time, config {config_hash(config)[:12]}"
     )
-    engine, summary = run_synthetic(
+    audit = args.audit if args.audit is not None else Path(config.run.audit_path)
+    with open_services(
         config,
-        seconds=args.seconds,
-        seed=args.seed,
+        audit_path=audit,
+        control=socket_path(audit, args.socket),
+        metrics_port=args.metrics_port,
+        sync=Sync(args.audit_sync),
         start_ms=DEFAULT_START_MS,
-        markets=args.markets,
         logger=logger,
-    )
+    ) as launched:
+        print(f"audit log {audit}: {launched.recovered.describe()}")
+        engine, summary = run_synthetic(
+            config,
+            seconds=args.seconds,
+            seed=args.seed,
+            start_ms=launched.start_ms,
+            markets=args.markets,
+            logger=logger,
+            engine=launched.engine,
+            services=launched.services,
+            realtime=args.realtime,
+        )
     print(summary.render(engine))
     return 0
 
@@ -113,11 +156,14 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if hasattr(args, "handler"):
+            return int(args.handler(args))
         if args.command == "run":
             return _cmd_run(args)
         return _cmd_config(args)
-    except (ConfigError, OSError, ValueError) as err:
-        print(f"mmfsm {args.command}: {err}", file=sys.stderr)
+    except (ConfigError, OSError, ValueError, AuditError, ControlError) as err:
+        # Errors may quote outside text (a venue's message, a path): never a secret.
+        print(Redactor.from_environment()(f"mmfsm {args.command}: {err}"), file=sys.stderr)
         return 2
 
 

@@ -6,22 +6,33 @@ its commands go to the venue, whose replies (acks, rejects, fills) join the queu
 behind it. Time is the venue's: the synthetic venue advances a simulated clock one
 second at a time, so an hour of trading runs in seconds and the same seed prints the
 same run.
+
+Write-ahead (INV-WAL): every step goes through ``Services.step``, which returns only
+once the step is durable in the audit log when it has to be, and only then are its
+commands handed to the venue. A recovered Engine (``mmfsm.audit.recovery``) may be
+passed in: the fresh synthetic venue knows none of its orders, so they are reconciled
+away first. Once per simulated second the loop takes operator requests from the control
+socket, publishes the status, and flushes the audit log; ``realtime`` paces simulated
+seconds to wall-clock seconds so an operator can use ``mmfsm status``/``halt``/``resume``.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 
 from attrs import define, field
 
+from mmfsm.audit.recovery import reconcile
 from mmfsm.core.commands import Cancel, CancelAll, Place
 from mmfsm.core.config import Config
 from mmfsm.core.engine import Engine
 from mmfsm.core.events import ClockTick, Event, Trade
 from mmfsm.core.ticks import format_money, format_size
 from mmfsm.logs import log_commands
+from mmfsm.ops.services import Services
 from mmfsm.synthetic import SyntheticVenue
 
 __all__ = ["RunSummary", "run_synthetic"]
@@ -66,16 +77,23 @@ def run_synthetic(
     markets: int = 3,
     logger: logging.Logger,
     on_second: Callable[[int, Engine], None] | None = None,
+    engine: Engine | None = None,
+    services: Services | None = None,
+    realtime: bool = False,
 ) -> tuple[Engine, RunSummary]:
-    engine = Engine(config)
+    engine = Engine(config) if engine is None else engine
+    services = Services() if services is None else services
     venue = SyntheticVenue(seed=seed, n_markets=markets)
     summary = RunSummary(seconds=seconds)
-    queue: deque[Event] = deque(venue.listing(start_ms))
+    # A fresh synthetic venue knows none of a recovered Engine's orders: end them first.
+    queue: deque[Event] = deque(reconcile(engine, (), ts_ms=start_ms).events)
+    queue.extend(venue.listing(start_ms))
     now = start_ms
+    wall_start = time.monotonic()
     for second in range(seconds + 1):
         while queue:
             event = queue.popleft()
-            step = engine.step(event)
+            step = services.step(engine, event)  # durable before the venue sees a command
             summary.events += 1
             if isinstance(event, Trade) and event.status.value == "MATCHED":
                 summary.fills += 1
@@ -85,11 +103,16 @@ def run_synthetic(
                 summary.cancels += isinstance(cmd, Cancel)
                 summary.cancel_alls += isinstance(cmd, CancelAll)
             queue.extend(venue.execute(step.commands, event.ts_ms))
+        services.idle()
+        services.publish(engine)
         if on_second is not None:
             on_second(second, engine)
         if second == seconds:
             break
+        if realtime:
+            time.sleep(max(0.0, wall_start + second + 1 - time.monotonic()))
         now += 1000
         queue.extend(venue.second(now))
         queue.append(ClockTick(ts_ms=now))
+        queue.extend(services.operator_events(engine, now))
     return engine, summary

@@ -83,13 +83,24 @@ def _rebuild(tp: Any, value: object) -> object:
     return value
 
 
+_HINTS: dict[str, dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    """Resolved field types of a class, once: resolving them is most of decode's cost."""
+    hints = _HINTS.get(cls.__name__)
+    if hints is None:
+        hints = _HINTS[cls.__name__] = typing.get_type_hints(cls)
+    return hints
+
+
 def decode(data: dict[str, object]) -> Any:
     """Rebuild an event, command or transition record; validators run again."""
     name = data.get("type")
     cls = _CLASSES.get(str(name))
     if cls is None:
         raise CodecError(f"unknown record type {name!r}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     kwargs = {}
     for f in attrs.fields(cls):
         if f.name in data:

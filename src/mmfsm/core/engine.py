@@ -160,6 +160,9 @@ class Engine:
         self.realized_today = 0
         self.breaker_floor = 0
         self.halt_reason: str | None = None
+        # The bot-machine event that halted the bot ("breaker_trip", "operator_halt",
+        # "fault"), for status and alerts to read without parsing ``halt_reason``.
+        self.halt_cause: str | None = None
         self._out: list[Command] = []
 
     # ------------------------------------------------------------------ public API
@@ -242,6 +245,7 @@ class Engine:
             self._fire(self.bot, "fault", error=type(exc).__name__)
             self._halt_markets()
         self.halt_reason = f"fault: {type(exc).__name__}: {exc}"
+        self.halt_cause = self.halt_cause or "fault"
         self._mark_all_cancelling()
         self._emit(CancelAll(reason="engine fault"))
         self._alert(Severity.CRITICAL, f"ENGINE FAULT, bot halted: {type(exc).__name__}: {exc}")
@@ -513,6 +517,7 @@ class Engine:
             if self.bot.state == "running":
                 self._fire(self.bot, "operator_halt", reason=event.reason)
                 self.halt_reason = f"operator: {event.reason}"
+                self.halt_cause = "operator_halt"
                 self._halt_markets()
                 self._mark_all_cancelling()
                 self._emit(CancelAll(reason=f"operator halt: {event.reason}"))
@@ -537,6 +542,7 @@ class Engine:
                 return ()
             self._fire(self.bot, "resume", ("acknowledged",), ack=event.ack)
             self.halt_reason = None
+            self.halt_cause = None
             # The operator accepted today's loss so far; the breaker measures anew from it.
             self.breaker_floor = self.daily_pnl()
             self._log(Severity.WARNING, f"Bot resumed by operator: {event.ack}")
@@ -712,6 +718,7 @@ class Engine:
                 floor=format_money(self.breaker_floor),
             )
             self.halt_reason = "global daily loss limit"
+            self.halt_cause = "breaker_trip"
             self._halt_markets()
             self._mark_all_cancelling()
             self._emit(CancelAll(reason="global daily loss limit"))

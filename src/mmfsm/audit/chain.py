@@ -1,0 +1,116 @@
+"""One audit record and the hash that chains it to the one before.
+
+Theory of operation
+-------------------
+The audit log is a single append-only sequence of records numbered 1, 2, 3, ... with no
+gaps. Each record's ``hash`` is the SHA-256 of every other column of the record,
+``prev_hash`` (the previous record's hash; 64 zeros for record 1) included, in a fixed
+canonical encoding (a JSON array, so a field boundary can never be forged by moving
+characters from one field into the next). Changing, removing, inserting or moving any
+record therefore breaks either its own hash or the next record's link, and ``verify``
+names the first record where that happens.
+
+The kinds of record, in the order one step of the Engine writes them:
+
+``event``       an input event (``codec.dumps``); it opens a step, ``step`` = its own seq
+``transition``  a machine transition the event caused (``TransitionRecord``)
+``command``     a command the Engine emitted (``Place``, ``Cancel``, ``Log``, ...)
+
+and outside steps: ``genesis`` (record 1: the config the log starts from, as a
+``ConfigReload`` that is not fed to the Engine), ``start`` and ``stop`` (a process
+started or stopped cleanly), ``operator`` (who asked a running bot to halt or resume,
+just before the event it became) and ``snapshot`` (a snapshot of the Engine was stored:
+its SHA-256, so snapshot blobs are covered by the chain too).
+
+``ts_ms`` is event time (the Engine's clock, so replays agree); ``wall_ms`` is when the
+shell wrote the record, for the operator's eyes only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from attrs import frozen
+
+__all__ = [
+    "GENESIS_PREV",
+    "KINDS",
+    "NOTE_KINDS",
+    "STEP_KINDS",
+    "AuditRecord",
+    "chain_hash",
+]
+
+GENESIS_PREV = "0" * 64
+"""``prev_hash`` of record 1."""
+
+STEP_KINDS = ("event", "transition", "command")
+NOTE_KINDS = ("genesis", "start", "stop", "operator", "snapshot")
+KINDS = STEP_KINDS + NOTE_KINDS
+
+
+def chain_hash(
+    *,
+    seq: int,
+    step: int,
+    kind: str,
+    ts_ms: int,
+    wall_ms: int,
+    config_hash: str,
+    body: str,
+    prev_hash: str,
+) -> str:
+    """SHA-256 (hex) of one record's columns and its predecessor's hash."""
+    canonical = json.dumps(
+        ["mmfsm.audit/1", seq, step, kind, ts_ms, wall_ms, config_hash, body, prev_hash],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+@frozen(kw_only=True)
+class AuditRecord:
+    """One row of the ``records`` table, as stored."""
+
+    seq: int
+    step: int
+    kind: str
+    ts_ms: int
+    wall_ms: int
+    config_hash: str
+    body: str
+    prev_hash: str
+    hash: str
+
+    def computed_hash(self, seq: int | None = None) -> str:
+        """The hash this record should carry (at ``seq``, if it were stored there)."""
+        return chain_hash(
+            seq=self.seq if seq is None else seq,
+            step=self.step,
+            kind=self.kind,
+            ts_ms=self.ts_ms,
+            wall_ms=self.wall_ms,
+            config_hash=self.config_hash,
+            body=self.body,
+            prev_hash=self.prev_hash,
+        )
+
+    def as_json(self) -> dict[str, object]:
+        """The record as one JSON object, body parsed (for ``audit export``)."""
+        try:
+            body: object = json.loads(self.body)
+        except ValueError:
+            body = self.body
+        return {
+            "seq": self.seq,
+            "step": self.step,
+            "kind": self.kind,
+            "ts_ms": self.ts_ms,
+            "wall_ms": self.wall_ms,
+            "config_hash": self.config_hash,
+            "body": body,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }

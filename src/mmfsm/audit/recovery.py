@@ -1,0 +1,251 @@
+"""Crash recovery: rebuild the Engine from the audit log, then line it up with the venue.
+
+Theory of operation
+-------------------
+The log holds every input event the Engine acted on (every step that sent anything was
+durable before it was sent), and the Engine is deterministic, so its state after a crash
+is the state obtained by feeding those events again. To keep start-up time flat as the
+log grows, recovery starts from the newest usable snapshot (``snapshots``) and replays
+only the events after it:
+
+1. Take the newest snapshot whose ``snapshot`` record is in the chain, whose blob hashes
+   to what that record says, and that was taken by the same core code (fingerprint);
+   otherwise the next older one; otherwise the genesis.
+2. Verify the chain from there to the head (``verify``). A log that fails is not
+   trusted: recovery refuses to start, and with no heartbeat the venue's dead-man switch
+   cancels every order while the operator looks. Only the part recovery relies on is
+   checked, so start-up stays flat; ``mmfsm audit verify`` checks the whole chain.
+3. Replay the tail, comparing each step's decisions with the recorded ones. A difference
+   does not stop recovery (the events are facts; the decisions are re-derived), but it
+   is reported: it means the code changed or is not deterministic.
+
+Because the breaker latch (the bot machine's state), the day's realized P&L and its
+breaker floor are Engine state, they come back exactly as they were: a restart is never
+a fresh daily-loss budget and never an un-halt (INV-LATCH).
+
+What the log cannot know is what happened at the venue after the last durable step:
+commands recorded but never sent (the crash came between the commit and the send),
+fills while the bot was down. ``reconcile`` turns the venue's view of our orders and
+trades into events for the Engine (fed through the audited step like any other, so
+replay stays exact) and a list of orders to cancel at the venue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from attrs import frozen
+
+from mmfsm.audit.chain import GENESIS_PREV
+from mmfsm.audit.log import AuditLog, Sync, code_fingerprint
+from mmfsm.audit.replay import Divergence, replay
+from mmfsm.audit.store import AuditError, SnapshotRow, read_records, read_snapshots
+from mmfsm.audit.verify import verify
+from mmfsm.core.config import Config
+from mmfsm.core.engine import Engine
+from mmfsm.core.events import Event, OrderAcked, OrderCancelled, Trade
+from mmfsm.core.orders import OrderStatus
+
+__all__ = [
+    "ReconcilePlan",
+    "Recovered",
+    "VenueOrder",
+    "open_for_run",
+    "reconcile",
+    "recover",
+]
+
+
+@frozen(kw_only=True)
+class Recovered:
+    engine: Engine
+    fresh: bool  # a new log: there was nothing to recover
+    last_seq: int
+    snapshot_seq: int | None
+    replayed_events: int
+    divergences: int
+    first_divergence: Divergence | None
+    seconds: float
+
+    def describe(self) -> str:
+        if self.fresh:
+            return "new audit log"
+        origin = f"snapshot {self.snapshot_seq}" if self.snapshot_seq else "the genesis"
+        text = (
+            f"recovered to record {self.last_seq} from {origin} + {self.replayed_events} "
+            f"events in {self.seconds * 1000:.0f} ms; bot {self.engine.bot.state}"
+        )
+        if self.first_divergence is not None:
+            text += f"; {self.divergences} replayed steps differ from the log (code changed?)"
+        return text
+
+
+def _record_at(conn: sqlite3.Connection, seq: int) -> tuple[str, str, str] | None:
+    row = conn.execute("SELECT kind, body, hash FROM records WHERE seq = ?", (seq,)).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+
+def _usable(conn: sqlite3.Connection, row: SnapshotRow) -> tuple[Engine, str] | None:
+    record = _record_at(conn, row.seq)
+    if record is None or record[0] != "snapshot":
+        return None
+    try:
+        body = json.loads(record[1])
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    if body.get("sha256") != hashlib.sha256(row.engine).hexdigest():
+        return None
+    if body.get("code") != code_fingerprint():
+        return None
+    try:
+        engine = pickle.loads(row.engine)
+    except Exception:  # a damaged blob is a reason to fall back, never to crash
+        return None
+    if not isinstance(engine, Engine):
+        return None
+    return engine, record[2]
+
+
+def recover(conn: sqlite3.Connection) -> Recovered:
+    """Rebuild the Engine from a non-empty log (see the module docstring)."""
+    started = time.perf_counter()
+    engine: Engine | None = None
+    after, prev_hash, snapshot_seq = 0, GENESIS_PREV, None
+    for row in read_snapshots(conn):
+        found = _usable(conn, row)
+        if found is not None:
+            engine, prev_hash = found
+            after = snapshot_seq = row.seq
+            break
+    report = verify(conn, after=after, prev_hash=prev_hash, decode=False)
+    if report.problem is not None:
+        raise AuditError(f"audit log failed verification, not starting: {report.problem}")
+    if engine is None and report.last_seq == 0:
+        raise AuditError("the audit log is empty")
+    result = replay(
+        read_records(conn, after=after), engine=engine, compare=True, stop_at_divergence=False
+    )
+    return Recovered(
+        engine=result.engine,
+        fresh=False,
+        last_seq=max(report.last_seq, after),
+        snapshot_seq=snapshot_seq,
+        replayed_events=result.events,
+        divergences=result.divergences,
+        first_divergence=result.first,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def open_for_run(
+    path: Path,
+    config: Config,
+    *,
+    ts_ms: int,
+    sync: Sync = Sync.FULL,
+    scrub: Callable[[str], str] | None = None,
+    snapshot_every: int = 5_000,
+) -> tuple[AuditLog, Recovered]:
+    """Open (or create) the log for a run and rebuild the Engine from it.
+
+    The returned Engine runs the config it had when the process stopped; if ``config``
+    differs, the caller feeds ``ConfigReload`` through the audited step so the change
+    is itself in the log.
+    """
+    log = AuditLog(path, sync=sync, scrub=scrub, snapshot_every=snapshot_every)
+    try:
+        if log.is_empty:
+            log.genesis(config, ts_ms)
+            recovered = Recovered(
+                engine=Engine(config),
+                fresh=True,
+                last_seq=log.head_seq,
+                snapshot_seq=None,
+                replayed_events=0,
+                divergences=0,
+                first_divergence=None,
+                seconds=0.0,
+            )
+        else:
+            recovered = recover(log.connection)
+        log.note(
+            "start",
+            recovered.engine.now_ms,
+            recovered.engine.config_hash,
+            {
+                "type": "Start",
+                "recovered_to": recovered.last_seq,
+                "snapshot": recovered.snapshot_seq,
+                "replayed_events": recovered.replayed_events,
+                "divergences": recovered.divergences,
+                "bot": recovered.engine.bot.state,
+                "code": code_fingerprint(),
+            },
+        )
+    except BaseException:
+        log.close()
+        raise
+    return log, recovered
+
+
+@frozen(kw_only=True)
+class VenueOrder:
+    """What the venue says about one of our orders (open now, or ended recently)."""
+
+    client_id: str
+    open: bool
+    size_matched: int
+
+
+@frozen(kw_only=True)
+class ReconcilePlan:
+    events: tuple[Event, ...]  # feed these through the audited step, in order
+    cancel: tuple[str, ...]  # client ids to cancel at the venue (orphans, lost cancels)
+
+
+def reconcile(
+    engine: Engine,
+    venue_orders: Iterable[VenueOrder],
+    *,
+    ts_ms: int,
+    trades: Iterable[Trade] = (),
+) -> ReconcilePlan:
+    """Events and cancels that bring a recovered Engine in line with the venue.
+
+    ``venue_orders`` must list every order of ours the venue has open, and may list
+    ended ones with their matched size; ``trades`` are the venue's fills since before
+    the crash (the ledger ignores the ones it has). An order the Engine thinks is out
+    but the venue never saw was committed and never sent: it is cancelled, unmatched.
+    """
+    events: list[Event] = list(trades)
+    cancel: list[str] = []
+    known = {v.client_id: v for v in venue_orders}
+    for order in engine.orders:
+        if order.status is OrderStatus.DONE:
+            continue
+        seen = known.get(order.client_id)
+        if seen is None:
+            events.append(OrderCancelled(ts_ms=ts_ms, client_id=order.client_id, size_matched=0))
+        elif not seen.open:
+            events.append(
+                OrderCancelled(
+                    ts_ms=ts_ms, client_id=order.client_id, size_matched=seen.size_matched
+                )
+            )
+        elif order.status is OrderStatus.PENDING_NEW:
+            events.append(OrderAcked(ts_ms=ts_ms, client_id=order.client_id))
+        elif order.status is OrderStatus.PENDING_CANCEL:
+            cancel.append(order.client_id)  # the cancel may never have left
+    for venue in known.values():
+        ours = engine.orders.get(venue.client_id)
+        if venue.open and (ours is None or ours.status is OrderStatus.DONE):
+            cancel.append(venue.client_id)  # an orphan: nothing in the log wants it
+    return ReconcilePlan(events=tuple(events), cancel=tuple(cancel))

@@ -1,0 +1,269 @@
+"""The simulation loop: the Engine (or the baseline) against the simulated venue, in simulated time.
+
+Theory of operation
+-------------------
+Everything runs off one ``Scheduler``. The world (generated markets stepping every
+``step_ms``, or a recording's rows) publishes books through the venue; the venue's
+reports and the books travel to the strategy through the ``Wire``'s latency; the
+strategy's commands travel back the same way. One item at a time:
+
+* ``DELIVER``: the strategy steps on the event. Its Log and Alert lines are written by
+  ``mmfsm.logs`` exactly as live; its Place/Cancel/CancelAll commands go on the wire;
+  the metrics record the step and the invariants are checked, after the commands left.
+* ``VENUE``: a command reaches the venue, which matches it and schedules its reports.
+* ``CALL``: the world moves (a market step, a recorded row, a trade settling, a market
+  resolving).
+
+A ``ClockTick`` reaches the strategy every second (the fill-sync cadence) and operator
+actions at their scripted times. When the run's time is up the world stops and the loop
+drains for ``DRAIN_MS`` more, so reports already on the wire (late fills, settlements)
+arrive and the strategy's books can be compared with the venue's.
+
+Nothing reads the wall clock; every random draw comes from a generator seeded by the
+run's seed and a fixed label, so the same setup gives the same run, byte for byte.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from attrs import define, field, frozen
+
+from mmfsm.core.commands import Cancel, CancelAll, Place
+from mmfsm.core.config import Config
+from mmfsm.core.engine import Engine, Step
+from mmfsm.core.events import ClockTick, Event, OperatorHalt, OperatorResume
+from mmfsm.core.ticks import SIZE_SCALE
+from mmfsm.logs import log_commands
+from mmfsm.sim.baseline import NaiveMaker
+from mmfsm.sim.flow import GeneratedMarket, MarketSpec
+from mmfsm.sim.invariants import Invariants
+from mmfsm.sim.latency import Delivery, Wire
+from mmfsm.sim.metrics import Collector
+from mmfsm.sim.replay import Recording, ReplayFeed
+from mmfsm.sim.schedule import Kind, Scheduler
+from mmfsm.sim.strategy import EngineStrategy, Strategy
+from mmfsm.sim.venue import Venue, VenueParams
+
+__all__ = [
+    "DRAIN_MS",
+    "OperatorAction",
+    "Probe",
+    "Progress",
+    "RunResult",
+    "SimSetup",
+    "TraceStep",
+    "simulate",
+]
+
+DRAIN_MS = 20_000
+CLOCK_MS = 1_000
+
+Progress = Callable[[int, int], None]
+Probe = Callable[["TraceStep", Strategy], None]
+
+
+@frozen(kw_only=True)
+class OperatorAction:
+    """An operator's halt (``resume`` False) or resume at second ``at_s`` of the run."""
+
+    at_s: int
+    resume: bool = False
+    ack: str = ""
+    reason: str = "operator"
+    market: str | None = None
+
+    def event(self, ts_ms: int) -> Event:
+        if self.resume:
+            return OperatorResume(ts_ms=ts_ms, ack=self.ack, market=self.market)
+        return OperatorHalt(ts_ms=ts_ms, reason=self.reason, market=self.market)
+
+
+@frozen(kw_only=True)
+class SimSetup:
+    """One run: a config, a seed, a venue and a world (generated markets or a recording)."""
+
+    name: str
+    config: Config
+    seed: int
+    start_ms: int
+    duration_ms: int
+    venue: VenueParams = field(factory=VenueParams)
+    markets: tuple[MarketSpec, ...] = ()
+    recording: Recording | None = None
+    step_ms: int = 1_000
+    operator: tuple[OperatorAction, ...] = ()
+
+
+@frozen
+class TraceStep:
+    t: int
+    event: Event
+    step: Step
+    crowd_spread: int | None
+
+
+@define
+class RunResult:
+    setup: SimSetup
+    strategy: str
+    metrics: dict[str, object]
+    collector: Collector
+    invariants: Invariants
+    venue: Venue
+    engine: Engine | None
+    trace: list[TraceStep] = field(factory=list)
+    feed: ReplayFeed | None = None
+
+
+class _Run:
+    def __init__(
+        self,
+        setup: SimSetup,
+        *,
+        baseline: bool,
+        logger: logging.Logger | None,
+        progress: Progress | None,
+        probe: Probe | None,
+    ) -> None:
+        self.setup = setup
+        self.sched = Scheduler(setup.start_ms)
+        self.wire = Wire(self.sched, setup.venue.latency, setup.seed)
+        self.venue = Venue(setup.venue, self.wire, self.sched, setup.seed)
+        self.engine = None if baseline else Engine(setup.config)
+        self.strategy: Strategy = (
+            NaiveMaker.from_config(setup.config)
+            if self.engine is None
+            else EngineStrategy(self.engine)
+        )
+        self.inv = Invariants(setup.config, self.venue)
+        self.col = Collector(setup.start_ms, self.engine)
+        self.logger = logger
+        self.progress = progress
+        self.probe = probe
+        self.end = setup.start_ms + setup.duration_ms
+        self.trace: list[TraceStep] = []
+        self.feed: ReplayFeed | None = None
+        self.generated: list[GeneratedMarket] = []
+
+    # ------------------------------------------------------------------ the world
+
+    def _build_world(self) -> None:
+        s = self.setup
+        if s.recording is not None:
+            self.feed = ReplayFeed(
+                s.recording, self.venue, self.wire, self.sched, on_row=self._sample
+            )
+            self.feed.schedule()
+        for spec in s.markets:
+            gm = GeneratedMarket(spec, s.seed, s.start_ms)
+            self.generated.append(gm)
+            self.venue.list_market(
+                s.start_ms,
+                spec.name,
+                f"{spec.name}-yes",
+                f"{spec.name}-no",
+                spec.tick,
+                spec.min_size_shares * SIZE_SCALE,
+            )
+        if self.generated:
+            self.sched.push(s.start_ms, Kind.CALL, self._world_step)
+        self.sched.push(s.start_ms + CLOCK_MS, Kind.CALL, self._clock)
+        for action in s.operator:
+            at = s.start_ms + action.at_s * 1000
+            self.sched.push(at, Kind.DELIVER, Delivery(action.event(at)))
+
+    def _world_step(self, now: int) -> None:
+        for gm in self.generated:
+            gm.step(now, self.setup.step_ms, self.venue)
+            self.venue.publish(now, gm.market)
+            self.col.sample(now, self.venue, gm.market)
+        if now + self.setup.step_ms < self.end:
+            self.sched.push(now + self.setup.step_ms, Kind.CALL, self._world_step)
+
+    def _sample(self, now: int, market: str) -> None:
+        self.col.sample(now, self.venue, market)
+
+    def _clock(self, now: int) -> None:
+        self.sched.push(now, Kind.DELIVER, Delivery(ClockTick(ts_ms=now)))
+        if now + CLOCK_MS <= self.end:
+            self.sched.push(now + CLOCK_MS, Kind.CALL, self._clock)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> RunResult:
+        self._build_world()
+        horizon = self.end + DRAIN_MS
+        total = horizon - self.setup.start_ms
+        items = 0
+        while len(self.sched):
+            t = self.sched.peek_time()
+            if t is None or t > horizon:
+                break
+            item = self.sched.pop()
+            self.col.advance(item.time_ms)
+            if item.kind is Kind.DELIVER:
+                self._deliver(item.time_ms, item.payload)
+            elif item.kind is Kind.VENUE:
+                if isinstance(item.payload, Place):
+                    self.inv.arrived(item.payload)
+                self.venue.arrive(item.time_ms, item.payload)
+            else:
+                item.payload(item.time_ms)
+            items += 1
+            if self.progress is not None and items % 2000 == 0:
+                self.progress(item.time_ms - self.setup.start_ms, total)
+        final = max(self.end, self.sched.now_ms)
+        if self.progress is not None:
+            self.progress(total, total)
+        metrics = self.col.finish(
+            final, self.venue, self.inv, self.setup.config.strategy.order_size
+        )
+        return RunResult(
+            setup=self.setup,
+            strategy=self.strategy.name,
+            metrics=metrics,
+            collector=self.col,
+            invariants=self.inv,
+            venue=self.venue,
+            engine=self.engine,
+            trace=self.trace,
+            feed=self.feed,
+        )
+
+    def _deliver(self, now: int, delivery: Delivery) -> None:
+        event = delivery.event
+        self.inv.observe(event)
+        step = self.strategy.step(event)
+        if self.logger is not None:
+            log_commands(self.logger, event.ts_ms, step.commands)
+        adds = {c.client_id: self.inv.adds_long(c) for c in step.commands if isinstance(c, Place)}
+        self.col.on_step(event, step, adds)
+        for command in step.commands:
+            if isinstance(command, Place):
+                self.inv.sent(command)
+                self.wire.to_venue(now, command)
+            elif isinstance(command, (Cancel, CancelAll)):
+                self.wire.to_venue(now, command)
+        self.inv.check(now, delivery, step, self.strategy, self.engine)
+        traced = TraceStep(now, event, step, delivery.crowd_spread)
+        self.trace.append(traced)
+        if self.probe is not None:
+            self.probe(traced, self.strategy)
+
+
+def simulate(
+    setup: SimSetup,
+    *,
+    baseline: bool = False,
+    logger: logging.Logger | None = None,
+    progress: Progress | None = None,
+    probe: Probe | None = None,
+) -> RunResult:
+    """Run ``setup`` once, with mmfsm's Engine or (``baseline``) the naive maker.
+
+    ``probe`` is called after every step with the step and the strategy, for tests that
+    need the strategy's state as it was then, not only at the end.
+    """
+    return _Run(setup, baseline=baseline, logger=logger, progress=progress, probe=probe).run()

@@ -1,0 +1,263 @@
+"""Replay of recorded L2 books (``books.jsonl.gz`` + ``markets.jsonl``) through the venue.
+
+Theory of operation
+-------------------
+The bundled recording (``shared/data/polymarket-btc-15m``: sample data of the
+``resolvedkit`` package, (c) Resolved Markets, CC BY 4.0; keep this attribution with any
+copy or slice) holds nine settled "Bitcoin Up or Down" 15-minute markets, both tokens,
+top 20 levels, about one snapshot a second a token, and no trades. A replay maps:
+
+* UP to the YES token and DOWN to the NO token (token ids ``<slug>-up``/``-down``, the
+  market id is the condition id). A market is listed at its first snapshot with a
+  minimum order size of 5 shares (Polymarket's usual minimum for these markets).
+* Each row to one ``BookSnapshot`` of its token, published at its recorded time with
+  our resting orders added (as the live feed shows them). Crossed, locked and one-sided
+  records are published as they are: the Engine must reject or sit them out.
+* The tick per snapshot: the coarsest of 0.01/0.001/0.0001 on which every price of the
+  row lies. When a row needs a finer grid than the market has, ``TickSizeChanged`` goes
+  out just before it (as Polymarket does near 0.04/0.96). The recording never returns
+  to a coarser grid within a market, so neither does the replay.
+* The end of the window to a resolution: the venue cancels our resting orders, closes
+  the market (later orders are rejected) and settles the inventory at the recorded
+  payout; the strategy receives ``OperatorHalt(market, "market resolved")``, which is
+  what a live shell would send today (the Engine has no resolution event). Rows after
+  the end are dropped.
+
+Fill inference (``Venue.replay_book``), since the recording has no trades. For our
+resting bid at YES price p (asks mirror it):
+
+* Trade-through: when a later YES snapshot (not crossed or locked) has its best ask at
+  or below p, everything at p has gone and sellers now stand at p or lower, which they
+  could not while our bid rested there: our whole remaining size fills, at p.
+* Queue: we joined behind the recorded size at p. A decrease of the recorded size at p
+  moves us forward by the probabilistic queue model (``queue``); it never fills us.
+
+Bias: optimistic on trade-throughs (the move is assumed to have traded at least our
+size; our orders are 5-10 shares against levels of hundreds) and pessimistic at the
+touch (trades that eat part of a level without clearing it are read as cancels, so a
+bid at the front of a level that is being traded into is not filled until the level is
+cleared). Our own trades never change the recorded book (no market impact), and FAK
+exits take the recorded liquidity until the next snapshot replaces it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from attrs import frozen
+
+from mmfsm.core.book import parse_levels
+from mmfsm.core.events import OperatorHalt
+from mmfsm.core.ticks import SIZE_SCALE, TickSize, format_price, parse_price
+from mmfsm.sim.crowd import Levels
+from mmfsm.sim.latency import Wire
+from mmfsm.sim.schedule import Kind, Scheduler
+from mmfsm.sim.venue import Venue
+
+__all__ = [
+    "ATTRIBUTION",
+    "RecordedBook",
+    "RecordedMarket",
+    "Recording",
+    "ReplayFeed",
+    "load_recording",
+]
+
+ATTRIBUTION = (
+    "Recorded books: sample data of the resolvedkit package (PyPI), (c) Resolved Markets, "
+    "licensed CC BY 4.0."
+)
+MIN_SIZE = 5 * SIZE_SCALE
+
+
+@frozen(kw_only=True)
+class RecordedMarket:
+    market: str
+    slug: str
+    question: str
+    start_ms: int
+    end_ms: int
+    payout_up: int  # price units
+    payout_down: int
+
+
+@frozen(kw_only=True)
+class RecordedBook:
+    ts_ms: int
+    market: str
+    up: bool
+    bids: Levels
+    asks: Levels
+
+
+@frozen(kw_only=True)
+class Recording:
+    markets: tuple[RecordedMarket, ...]
+    books: tuple[RecordedBook, ...]
+
+    @property
+    def start_ms(self) -> int:
+        return self.books[0].ts_ms if self.books else 0
+
+    @property
+    def end_ms(self) -> int:
+        return max((m.end_ms for m in self.markets), default=self.start_ms)
+
+
+def _paths(path: Path) -> tuple[Path, Path]:
+    if path.is_dir():
+        return path / "books.jsonl.gz", path / "markets.jsonl"
+    return path, path.with_name("markets.jsonl")
+
+
+def load_recording(path: Path, *, max_markets: int | None = None) -> Recording:
+    """Read a recording exactly (decimal strings to integer units); ``max_markets`` keeps
+    the first n markets by window start, for quick runs and tests."""
+    books_path, markets_path = _paths(path)
+    markets: list[RecordedMarket] = []
+    with markets_path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                m = json.loads(line)
+                markets.append(
+                    RecordedMarket(
+                        market=m["market_id"],
+                        slug=m["slug"],
+                        question=m["question"],
+                        start_ms=int(m["start_ts"]),
+                        end_ms=int(m["end_ts"]),
+                        payout_up=parse_price(repr(float(m["payout_up"]))),
+                        payout_down=parse_price(repr(float(m["payout_down"]))),
+                    )
+                )
+    markets.sort(key=lambda m: m.start_ms)
+    if max_markets is not None:
+        markets = markets[:max_markets]
+    keep = {m.market for m in markets}
+    books = tuple(_read_books(books_path, keep))
+    return Recording(markets=tuple(markets), books=books)
+
+
+class _LevelParser:
+    """``parse_levels``, exact and checked, with each distinct price and size string
+    parsed once (650k levels share a few hundred prices and ~50k sizes)."""
+
+    __slots__ = ("prices", "sizes")
+
+    def __init__(self) -> None:
+        self.prices: dict[str, int] = {}
+        self.sizes: dict[str, int] = {}
+
+    def __call__(self, raw: object, *, market: str, token: str, side_name: str) -> Levels:
+        if not isinstance(raw, list):
+            return parse_levels(raw, market=market, token=token, side_name=side_name)
+        out: list[tuple[int, int]] = []
+        for i, entry in enumerate(raw):
+            if isinstance(entry, list) and len(entry) == 2:
+                price, size = self.prices.get(entry[0]), self.sizes.get(entry[1])
+                if price is not None and size is not None:
+                    out.append((price, size))
+                    continue
+            ((price, size),) = parse_levels(
+                [entry], market=market, token=token, side_name=f"{side_name}[{i}]"
+            )
+            self.prices[entry[0]] = price
+            self.sizes[entry[1]] = size
+            out.append((price, size))
+        return tuple(out)
+
+
+def _read_books(path: Path, keep: set[str]) -> Iterator[RecordedBook]:
+    parse = _LevelParser()
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row["market"] not in keep:
+                continue
+            token = f"{row['market']}:{row['outcome']}"
+            yield RecordedBook(
+                ts_ms=int(row["ts_ms"]),
+                market=row["market"],
+                up=row["outcome"] == "UP",
+                bids=parse(row["bids"], market=row["market"], token=token, side_name="bids"),
+                asks=parse(row["asks"], market=row["market"], token=token, side_name="asks"),
+            )
+
+
+def row_tick(book: RecordedBook) -> TickSize:
+    """The coarsest Polymarket tick (0.01 at most) on which every price of the row lies."""
+    prices = [p for p, _ in book.bids] + [p for p, _ in book.asks]
+    for tick in (TickSize.CENT, TickSize.MILLI, TickSize.TENTH_MILLI):
+        if all(p % int(tick) == 0 for p in prices):
+            return tick
+    return TickSize.TENTH_MILLI
+
+
+class ReplayFeed:
+    """Schedules every recorded row and every resolution on the simulator's clock."""
+
+    def __init__(
+        self,
+        recording: Recording,
+        venue: Venue,
+        wire: Wire,
+        sched: Scheduler,
+        on_row: Callable[[int, str], None] | None = None,
+    ) -> None:
+        self.recording = recording
+        self.on_row = on_row
+        self.venue = venue
+        self.wire = wire
+        self.sched = sched
+        self.by_id = {m.market: m for m in recording.markets}
+        self.used = 0  # YES rows used for matching
+        self.skipped = 0  # crossed or locked YES rows
+
+    def schedule(self) -> None:
+        for book in self.recording.books:
+            self.sched.push(book.ts_ms, Kind.CALL, lambda t, b=book: self._row(t, b))
+        for m in self.recording.markets:
+            self.sched.push(m.end_ms, Kind.CALL, lambda t, m=m: self._resolve(t, m))
+
+    def _tokens(self, m: RecordedMarket) -> tuple[str, str]:
+        return f"{m.slug}-up", f"{m.slug}-down"
+
+    def _row(self, now: int, book: RecordedBook) -> None:
+        m = self.by_id[book.market]
+        if now >= m.end_ms:
+            return
+        yes, no = self._tokens(m)
+        tick = row_tick(book)
+        vm = self.venue.markets.get(m.market)
+        if vm is None:
+            vm = self.venue.list_market(now, m.market, yes, no, tick, MIN_SIZE, m.end_ms)
+        elif tick < vm.tick:
+            self.venue.set_tick(now, m.market, tick)
+        token = yes if book.up else no
+        if self.venue.replay_book(now, m.market, token, book.bids, book.asks):
+            self.used += 1
+        elif book.up:
+            self.skipped += 1
+        self.venue.publish(now, m.market, token)
+        if book.up and self.on_row is not None:
+            self.on_row(now, m.market)
+
+    def _resolve(self, now: int, m: RecordedMarket) -> None:
+        if m.market not in self.venue.markets:
+            return
+        self.venue.resolve(now, m.market, m.payout_up)
+        self.wire.to_strategy(
+            now,
+            "local",
+            OperatorHalt(
+                ts_ms=now,
+                market=m.market,
+                reason=f"market resolved: UP pays {format_price(m.payout_up)}",
+            ),
+        )

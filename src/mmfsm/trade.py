@@ -1,0 +1,358 @@
+"""``mmfsm run`` on a CLOB: the embedded emulator (the default) or Polymarket (``--live``).
+
+Why a module of its own: ``cli`` stays an argument parser; the wiring of emulator,
+official client, adapter, Engine and run loop lives here, once, for both venues, so
+the emulator run *is* the live run with a different host and a throwaway key.
+
+* ``--venue emulator``: starts ``mmfsm.emulator.Emulator`` on a free loopback port,
+  generates a throwaway wallet (never a configured key), and trades every market the
+  emulator lists (or the ``[[markets]]`` of the config, if any) until the duration
+  passes or Ctrl-C. The emulator signs for Amoy (chain 80002) by default, so nothing
+  signed here can be replayed on Polygon. No audit log: every emulator is a new venue,
+  and an Engine recovered from a previous one would hold markets that no longer exist.
+* ``--venue polymarket --live``: credentials from the environment or a 0600 secrets
+  file (``settings.load_secrets``), markets from the config (required), a confirmation
+  prompt that names the account, the markets and the limits (``--no-confirm`` skips
+  it), and the operations layer (``ops.launch.open_services``: audit log with
+  write-ahead steps, control socket, metrics) around the run loop. No secret is ever
+  printed: errors name variables and files, and the account is shown by address.
+
+``--paper`` (live data, no orders) is not implemented.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mmfsm.core.config import Config, config_hash
+from mmfsm.core.engine import Engine, Step
+from mmfsm.core.events import Event
+from mmfsm.core.ticks import format_money, format_size
+from mmfsm.emulator import Emulator, EmulatorConfig, load_emulator_config
+from mmfsm.live import LiveRunner, LiveSummary, StatusHandler, StatusLine, StepServices
+from mmfsm.settings import SecretsError, load_secrets
+from mmfsm.venues.adapter import AdapterConfig, ClobVenue
+from mmfsm.venues.base import StartupRefused
+from mmfsm.venues.clob import ClobRest, Credentials
+
+__all__ = [
+    "POLYMARKET_HOST",
+    "BotSession",
+    "POLYMARKET_WS",
+    "add_clob_options",
+    "attach_status",
+    "run_clob",
+    "run_emulator",
+]
+
+POLYMARKET_HOST = "https://clob.polymarket.com"
+POLYMARKET_WS = "wss://ws-subscriptions-clob.polymarket.com/ws"
+
+
+def add_clob_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--emulator-config",
+        type=Path,
+        help="TOML with [emulator], [participants], [faults] for --venue emulator",
+    )
+    run.add_argument("--live", action="store_true", help="required with --venue polymarket")
+    run.add_argument(
+        "--no-confirm",
+        action="store_true",
+        help="skip the confirmation prompt of --venue polymarket --live",
+    )
+    run.add_argument("--secrets-file", type=Path, help="0600 KEY=VALUE file (see settings)")
+    run.add_argument("--host", default=POLYMARKET_HOST, help="Polymarket CLOB REST host")
+    run.add_argument("--ws-url", default=POLYMARKET_WS, help="Polymarket WebSocket base URL")
+    run.add_argument("--chain-id", type=int, default=137, help="137 Polygon (default), 80002 Amoy")
+    run.add_argument(
+        "--signature-type", type=int, default=0, help="0 EOA (default), 1 proxy, 2 Safe"
+    )
+    run.add_argument("--funder", help="funder (proxy or Safe) address for signature types 1/2")
+
+
+def attach_status(logger: logging.Logger, *, quiet: bool) -> StatusLine | None:
+    """On a terminal, a live status line under the log (the console handler makes room)."""
+    status = StatusLine(sys.stdout)
+    if quiet or not status.enabled:
+        return None
+    for handler in list(logger.handlers):
+        if type(handler) is logging.StreamHandler and handler.stream is sys.stdout:
+            replacement = StatusHandler(status)
+            replacement.setLevel(handler.level)
+            replacement.setFormatter(handler.formatter)
+            for f in handler.filters:
+                replacement.addFilter(f)
+            logger.removeHandler(handler)
+            logger.addHandler(replacement)
+    return status
+
+
+def _install_stop(runner: LiveRunner) -> Callable[[], None]:
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, runner.stop)
+        loop.add_signal_handler(signal.SIGTERM, runner.stop)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals
+        return lambda: None
+
+    def remove() -> None:
+        with contextlib.suppress(Exception):
+            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    return remove
+
+
+class BotSession:
+    """One bot (Engine + adapter + run loop) trading against an emulator, as a task.
+
+    For ``mmfsm run``, tests and benchmarks alike: ``await start()`` returns once the
+    venue has started (reconciled, markets listed); ``stop()`` is a clean shutdown
+    (cancel all, confirm), ``kill()`` a crash (no cancel: the heartbeat switch acts).
+    ``key`` reuses a wallet (a restart); by default a throwaway one is generated.
+    """
+
+    def __init__(
+        self,
+        emulator: Emulator,
+        config: Config,
+        *,
+        key: str | None = None,
+        logger: logging.Logger | None = None,
+        status: StatusLine | None = None,
+        on_step: Callable[[Event, Step, float], None] | None = None,
+        **adapter: Any,
+    ) -> None:
+        from eth_account import Account
+
+        self.emulator = emulator
+        self.key = key if key is not None else Account.create().key.hex()
+        self.rest = ClobRest(emulator.url, emulator.config.chain_id, self.key)
+        adapter.setdefault("poll_s", config.risk.fill_sync_interval_ms / 1000)
+        self.venue = ClobVenue(
+            AdapterConfig(
+                host=emulator.url,
+                ws_url=emulator.ws_url,
+                chain_id=emulator.config.chain_id,
+                markets=config.markets,
+                **adapter,
+            ),
+            self.rest,
+        )
+        self.engine = Engine(config)
+        if logger is None:
+            logger = logging.getLogger("mmfsm.session")
+        self.runner = LiveRunner(self.engine, self.venue, logger=logger, status=status, on_step=on_step)
+        self.task: asyncio.Task[LiveSummary] | None = None
+
+    @property
+    def address(self) -> str:
+        return self.rest.address
+
+    async def start(self, duration_s: float | None = None) -> None:
+        self.task = asyncio.create_task(self.runner.run(duration_s=duration_s))
+        started = asyncio.create_task(self.runner.started.wait())
+        done, _ = await asyncio.wait({self.task, started}, return_when=asyncio.FIRST_COMPLETED)
+        if self.task in done:
+            started.cancel()
+            self.task.result()  # raises StartupRefused (or whatever stopped it)
+            raise RuntimeError("the bot stopped before it started")
+
+    async def wait(self) -> LiveSummary:
+        if self.task is None:
+            raise RuntimeError("not started")
+        return await self.task
+
+    async def stop(self) -> LiveSummary:
+        self.runner.stop()
+        return await self.wait()
+
+    async def kill(self) -> LiveSummary:
+        self.runner.abort()
+        return await self.wait()
+
+
+async def run_emulator(
+    config: Config,
+    emulator_config: EmulatorConfig,
+    *,
+    seconds: float | None,
+    logger: logging.Logger,
+    status: StatusLine | None = None,
+    out: Callable[[str], None] = print,
+) -> tuple[Engine, LiveSummary, Emulator]:
+    """Start an emulator, trade against it with a throwaway key, stop both."""
+    emulator = Emulator(emulator_config)
+    await emulator.start()
+    try:
+        session = BotSession(emulator, config, logger=logger, status=status)
+        out(
+            f"mmfsm run: CLOB emulator at {emulator.url} ({emulator_config.markets} markets, "
+            f"seed {emulator_config.seed}), throwaway wallet {session.address}, "
+            f"{'until Ctrl-C' if seconds is None else f'{seconds:.0f}s'}, "
+            f"config {config_hash(config)[:12]}"
+        )
+        remove = _install_stop(session.runner)
+        try:
+            await session.start(seconds)
+            summary = await session.wait()
+        finally:
+            remove()
+        return session.engine, summary, emulator
+    finally:
+        await emulator.stop()
+
+
+def _confirm_text(config: Config, address: str, args: argparse.Namespace) -> str:
+    s, r = config.strategy, config.risk
+    markets = "\n".join(
+        f"    {m.name or m.condition_id}: {m.condition_id}" for m in config.markets
+    )
+    return (
+        "About to trade LIVE on Polymarket with real money.\n"
+        f"  account: {address} (signature type {args.signature_type}"
+        f"{', funder ' + args.funder if args.funder else ''})\n"
+        f"  host: {args.host}\n"
+        f"  markets:\n{markets}\n"
+        f"  limits: capital {format_money(s.capital)} USD, order size {format_size(s.order_size)} "
+        f"shares, max exposure per market {format_money(s.max_market_exposure)} USD, "
+        f"per-position loss {format_money(r.max_position_loss)} USD, global daily loss "
+        f"{format_money(r.global_daily_loss)} USD, max spread {r.max_spread / 10_000}\n"
+        f"  duration: {'until Ctrl-C' if args.seconds is None else f'{args.seconds}s'}\n"
+        "Type 'yes' to start: "
+    )
+
+
+async def _run_polymarket(
+    config: Config,
+    args: argparse.Namespace,
+    rest: ClobRest,
+    engine: Engine,
+    services: StepServices | None,
+    logger: logging.Logger,
+    status: StatusLine | None,
+) -> LiveSummary:
+    venue = ClobVenue(
+        AdapterConfig(
+            host=args.host,
+            ws_url=args.ws_url,
+            chain_id=args.chain_id,
+            markets=config.markets,
+            poll_s=config.risk.fill_sync_interval_ms / 1000,
+        ),
+        rest,
+    )
+    runner = LiveRunner(engine, venue, logger=logger, services=services, status=status)
+    remove = _install_stop(runner)
+    try:
+        return await runner.run(duration_s=args.seconds)
+    finally:
+        remove()
+
+
+def run_clob(args: argparse.Namespace, config: Config, logger: logging.Logger, status: StatusLine | None) -> int:
+    """``mmfsm run --venue emulator|polymarket``; returns the exit status."""
+    if args.venue == "emulator":
+        emu_config = load_emulator_config(args.emulator_config)
+        if args.markets is not None or args.seed is not None:
+            import attrs
+
+            emu_config = attrs.evolve(
+                emu_config,
+                markets=args.markets if args.markets is not None else emu_config.markets,
+                seed=args.seed if args.seed is not None else emu_config.seed,
+            )
+        seconds = args.seconds if args.seconds is not None else config.run.duration_ms / 1000
+        try:
+            engine, summary, emulator = asyncio.run(
+                run_emulator(config, emu_config, seconds=seconds, logger=logger, status=status)
+            )
+        except StartupRefused as err:
+            print(f"mmfsm run: refusing to start: {err}", file=sys.stderr)
+            return 3
+        print(summary.render(engine))
+        ex = emulator.exchange
+        print(
+            f"emulator: {len(ex.trade_log)} trades, {emulator.participants.taker_orders} taker "
+            f"orders, {sum(emulator.requests.values())} REST requests, "
+            f"{emulator.hub.disconnects} WebSocket disconnects, {emulator.hub.dropped} messages dropped"
+        )
+        return 0 if summary.error is None and (summary.shutdown is None or not summary.shutdown.still_open) else 1
+    return _run_live(args, config, logger, status)
+
+
+def _run_live(args: argparse.Namespace, config: Config, logger: logging.Logger, status: StatusLine | None) -> int:
+    if not args.live:
+        print(
+            "mmfsm run: --venue polymarket trades real money; add --live to mean it",
+            file=sys.stderr,
+        )
+        return 2
+    if not config.markets:
+        print("mmfsm run: --venue polymarket needs [[markets]] in the config", file=sys.stderr)
+        return 2
+    try:
+        secrets = load_secrets(os.environ, args.secrets_file)
+        key = secrets.require("private_key")
+        creds = None
+        if secrets.api_key or secrets.api_secret or secrets.api_passphrase:
+            creds = Credentials(
+                api_key=secrets.require("api_key"),
+                secret=secrets.require("api_secret"),
+                passphrase=secrets.require("api_passphrase"),
+            )
+        rest = ClobRest(
+            args.host,
+            args.chain_id,
+            key,
+            creds,
+            signature_type=args.signature_type,
+            funder=args.funder,
+        )
+    except SecretsError as err:
+        print(f"mmfsm run: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a malformed key: say which variable, never its value
+        print(
+            f"mmfsm run: the private key (MMFSM_PRIVATE_KEY) is not usable ({type(err).__name__})",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.no_confirm:
+        answer = input(_confirm_text(config, rest.address, args))
+        if answer.strip().lower() != "yes":
+            print("mmfsm run: not confirmed; nothing was sent", file=sys.stderr)
+            return 2
+    from mmfsm.audit.log import Sync
+    from mmfsm.ops.launch import open_services, socket_path
+
+    audit = args.audit if args.audit is not None else Path(config.run.audit_path)
+    with open_services(
+        config,
+        audit_path=audit,
+        control=socket_path(audit, args.socket),
+        metrics_port=args.metrics_port,
+        sync=Sync(args.audit_sync),
+        start_ms=0,
+        logger=logger,
+    ) as launched:
+        print(f"audit log {audit}: {launched.recovered.describe()}")
+        try:
+            summary = asyncio.run(
+                _run_polymarket(config, args, rest, launched.engine, launched.services, logger, status)
+            )
+        except StartupRefused as err:
+            print(f"mmfsm run: refusing to start: {err}", file=sys.stderr)
+            return 3
+        print(summary.render(launched.engine))
+    return 0 if summary.error is None else 1
