@@ -5,13 +5,15 @@ What is measured: for every fill of ours, the time from the match on the emulato
 to the moment the Engine's ledger took it (the run loop's ``on_step`` hook after the
 ``Trade`` event's step), both on the same monotonic clock, in one process.
 
-How: one emulator, two bots trading the same markets at the same time with their own
-wallets, the same code and config, except that bot ``ws`` has the user channel (and the
-poll as its fallback) while bot ``poll`` has only the 1-second poll. Running both in one
-run means both see the same market, the same load and the same machine, so the ratio
-compares the paths, not two different afternoons.
+How: one emulator, two bots at the same time with their own wallets, the same code and
+config, each on its own half of the emulator's markets (so neither takes the other's
+fills), except that bot ``ws`` has the user channel (and the poll as its fallback)
+while bot ``poll`` has only the 1-second poll. Running both in one run means both see
+the same kind of market, the same load and the same machine, so the ratio compares the
+paths, not two different afternoons.
 
-Usage: ``python tools/bench_fill_latency.py [--seconds 30] [--markets 3] [--seed 7]``.
+Usage: ``python tools/bench_fill_latency.py [--seconds 30] [--markets 2] [--seed 7]``
+(``--markets`` per bot).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sys
 
 import attrs
 
-from mmfsm.core.config import default_config
+from mmfsm.core.config import MarketConfig, default_config
 from mmfsm.core.engine import Step
 from mmfsm.core.events import Event, Trade, TradeStatus
 from mmfsm.emulator import Emulator, EmulatorConfig, ParticipantConfig
@@ -60,20 +62,40 @@ class _Probe:
 
 async def _bench(seconds: float, markets: int, seed: int) -> int:
     emulator = Emulator(
-        EmulatorConfig(markets=markets, seed=seed, participants=ParticipantConfig(taker_rate=3.0))
+        EmulatorConfig(
+            markets=2 * markets, seed=seed, participants=ParticipantConfig(taker_rate=3.0)
+        )
     )
     await emulator.start()
     base = default_config()
-    config = attrs.evolve(base, risk=attrs.evolve(base.risk, gap_recovery_ms=0))
+    base = attrs.evolve(base, risk=attrs.evolve(base.risk, gap_recovery_ms=0))
+    halves = [
+        tuple(
+            MarketConfig(
+                condition_id=m.condition_id,
+                yes_token=m.yes_token,
+                no_token=m.no_token,
+                name=f"{tag}{i + 1}",
+            )
+            for i, m in enumerate(emulator.markets[k * markets : (k + 1) * markets])
+        )
+        for k, tag in ((0, "w"), (1, "p"))
+    ]
     quiet = logging.getLogger("bench")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
     probes = {"ws": _Probe(emulator), "poll": _Probe(emulator)}
     bots = {
-        "ws": BotSession(emulator, config, logger=quiet, on_step=probes["ws"].on_step, poll_s=1.0),
+        "ws": BotSession(
+            emulator,
+            attrs.evolve(base, markets=halves[0]),
+            logger=quiet,
+            on_step=probes["ws"].on_step,
+            poll_s=1.0,
+        ),
         "poll": BotSession(
             emulator,
-            config,
+            attrs.evolve(base, markets=halves[1]),
             logger=quiet,
             on_step=probes["poll"].on_step,
             poll_s=1.0,
@@ -83,7 +105,7 @@ async def _bench(seconds: float, markets: int, seed: int) -> int:
     try:
         for bot in bots.values():
             await bot.start()
-        print(f"trading {seconds:.0f}s on {markets} emulated markets with both bots ...", flush=True)
+        print(f"trading {seconds:.0f}s, {markets} emulated market(s) per bot ...", flush=True)
         await asyncio.sleep(seconds)
         for bot in bots.values():
             await bot.stop()
@@ -112,7 +134,7 @@ async def _bench(seconds: float, markets: int, seed: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--markets", type=int, default=3)
+    parser.add_argument("--markets", type=int, default=2, help="markets per bot")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     return asyncio.run(_bench(args.seconds, args.markets, args.seed))

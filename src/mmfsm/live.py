@@ -30,7 +30,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, TextIO
 
 from attrs import define
@@ -122,7 +122,7 @@ class StatusLine:
 
     def draw(self) -> None:
         if self.enabled and self.text:
-            self.stream.write("\r\x1b[2K" + self.text[: 200])
+            self.stream.write("\r\x1b[2K" + self.text[:200])
             self.stream.flush()
 
 
@@ -165,6 +165,7 @@ class LiveRunner:
         status: StatusLine | None = None,
         tick_s: float = 1.0,
         on_step: Callable[[Event, Step, float], None] | None = None,
+        startup: Sequence[Event] = (),
     ) -> None:
         self.engine = engine
         self.venue = venue
@@ -179,6 +180,7 @@ class LiveRunner:
         self._abort = False
         self._sending = True
         self.started = asyncio.Event()
+        self.startup = tuple(startup)
 
     def stop(self) -> None:
         self._stop.set()
@@ -213,7 +215,10 @@ class LiveRunner:
         if self._sending:
             self.venue.submit(step.commands)
         elif any(isinstance(c, Place) for c in step.commands):
-            self.logger.debug("shutting down: %d place(s) not sent", sum(isinstance(c, Place) for c in step.commands))
+            self.logger.debug(
+                "shutting down: %d place(s) not sent",
+                sum(isinstance(c, Place) for c in step.commands),
+            )
         if self.on_step is not None:
             self.on_step(event, step, time.monotonic())
         if self.status is not None:
@@ -229,10 +234,14 @@ class LiveRunner:
         ts = int(time.time() * 1000)
         for order in list(self.engine.orders):
             if order.status is not OrderStatus.DONE:
-                self._emit(OrderCancelled(ts_ms=ts, client_id=order.client_id, size_matched=order.filled))
+                self._emit(
+                    OrderCancelled(ts_ms=ts, client_id=order.client_id, size_matched=order.filled)
+                )
 
     async def run(self, *, duration_s: float | None) -> LiveSummary:
         started = time.monotonic()
+        for first in self.startup:  # events a caller needs stepped before the venue's
+            self._emit(first)
         self._end_recovered_orders()
         await self.venue.start(self._emit)
         while not self.queue.empty():  # listings, replayed fills, first books
@@ -254,8 +263,12 @@ class LiveRunner:
                     if event is not None:
                         self._apply(event)
                 else:
-                    self._apply(self.queue.get_nowait())
-                    await asyncio.sleep(0)  # let the venue's tasks run between steps
+                    # Drain what is queued (bounded), then yield once: one event per loop
+                    # turn would make a burst wait for every other task's turn per event.
+                    budget = time.monotonic() + 0.02
+                    while not self.queue.empty() and time.monotonic() < budget:
+                        self._apply(self.queue.get_nowait())
+                    await asyncio.sleep(0)
                 now = time.monotonic()
                 if now - last_second >= 1.0:
                     last_second = now
@@ -297,4 +310,3 @@ class LiveRunner:
         if self.status is not None:
             self.status.clear()
             self.status.text = ""
-

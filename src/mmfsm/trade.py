@@ -29,7 +29,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,8 @@ from mmfsm.venues.clob import ClobRest, Credentials
 
 __all__ = [
     "POLYMARKET_HOST",
-    "BotSession",
     "POLYMARKET_WS",
+    "BotSession",
     "add_clob_options",
     "attach_status",
     "run_clob",
@@ -152,7 +153,9 @@ class BotSession:
         self.engine = Engine(config)
         if logger is None:
             logger = logging.getLogger("mmfsm.session")
-        self.runner = LiveRunner(self.engine, self.venue, logger=logger, status=status, on_step=on_step)
+        self.runner = LiveRunner(
+            self.engine, self.venue, logger=logger, status=status, on_step=on_step
+        )
         self.task: asyncio.Task[LiveSummary] | None = None
 
     @property
@@ -215,9 +218,7 @@ async def run_emulator(
 
 def _confirm_text(config: Config, address: str, args: argparse.Namespace) -> str:
     s, r = config.strategy, config.risk
-    markets = "\n".join(
-        f"    {m.name or m.condition_id}: {m.condition_id}" for m in config.markets
-    )
+    markets = "\n".join(f"    {m.name or m.condition_id}: {m.condition_id}" for m in config.markets)
     return (
         "About to trade LIVE on Polymarket with real money.\n"
         f"  account: {address} (signature type {args.signature_type}"
@@ -241,6 +242,7 @@ async def _run_polymarket(
     services: StepServices | None,
     logger: logging.Logger,
     status: StatusLine | None,
+    startup: Sequence[Event] = (),
 ) -> LiveSummary:
     venue = ClobVenue(
         AdapterConfig(
@@ -252,7 +254,9 @@ async def _run_polymarket(
         ),
         rest,
     )
-    runner = LiveRunner(engine, venue, logger=logger, services=services, status=status)
+    runner = LiveRunner(
+        engine, venue, logger=logger, services=services, status=status, startup=startup
+    )
     remove = _install_stop(runner)
     try:
         return await runner.run(duration_s=args.seconds)
@@ -260,7 +264,9 @@ async def _run_polymarket(
         remove()
 
 
-def run_clob(args: argparse.Namespace, config: Config, logger: logging.Logger, status: StatusLine | None) -> int:
+def run_clob(
+    args: argparse.Namespace, config: Config, logger: logging.Logger, status: StatusLine | None
+) -> int:
     """``mmfsm run --venue emulator|polymarket``; returns the exit status."""
     if args.venue == "emulator":
         emu_config = load_emulator_config(args.emulator_config)
@@ -285,13 +291,21 @@ def run_clob(args: argparse.Namespace, config: Config, logger: logging.Logger, s
         print(
             f"emulator: {len(ex.trade_log)} trades, {emulator.participants.taker_orders} taker "
             f"orders, {sum(emulator.requests.values())} REST requests, "
-            f"{emulator.hub.disconnects} WebSocket disconnects, {emulator.hub.dropped} messages dropped"
+            f"{emulator.hub.disconnects} WebSocket disconnects, "
+            f"{emulator.hub.dropped} messages dropped"
         )
-        return 0 if summary.error is None and (summary.shutdown is None or not summary.shutdown.still_open) else 1
+        return (
+            0
+            if summary.error is None
+            and (summary.shutdown is None or not summary.shutdown.still_open)
+            else 1
+        )
     return _run_live(args, config, logger, status)
 
 
-def _run_live(args: argparse.Namespace, config: Config, logger: logging.Logger, status: StatusLine | None) -> int:
+def _run_live(
+    args: argparse.Namespace, config: Config, logger: logging.Logger, status: StatusLine | None
+) -> int:
     if not args.live:
         print(
             "mmfsm run: --venue polymarket trades real money; add --live to mean it",
@@ -343,13 +357,21 @@ def _run_live(args: argparse.Namespace, config: Config, logger: logging.Logger, 
         control=socket_path(audit, args.socket),
         metrics_port=args.metrics_port,
         sync=Sync(args.audit_sync),
-        start_ms=0,
+        start_ms=int(time.time() * 1000),
         logger=logger,
     ) as launched:
         print(f"audit log {audit}: {launched.recovered.describe()}")
         try:
             summary = asyncio.run(
-                _run_polymarket(config, args, rest, launched.engine, launched.services, logger, status)
+                _run_polymarket(
+                    config,
+                    args,
+                    rest,
+                    launched.engine,
+                    launched.services,
+                    logger,
+                    status,
+                )
             )
         except StartupRefused as err:
             print(f"mmfsm run: refusing to start: {err}", file=sys.stderr)

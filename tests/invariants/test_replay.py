@@ -68,14 +68,17 @@ def test_saved_run_replays_to_the_same_commands(tmp_path: Path) -> None:
     assert any(r.transitions for r in first)
 
 
-def test_replay_raises_by_invariant_name(tmp_path: Path) -> None:
-    """A strict replay of the resume-step bug names INV-HALT (see test_found_bugs)."""
+def test_replay_raises_by_invariant_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replay through a broken Engine (quoting while halted) names INV-HALT."""
+    from test_mutants import quoting_while_halted
+
     events = [
         ONE_OF_EACH[0], ONE_OF_EACH[1], ev.ClockTick(ts_ms=T0 + 5_000),
         ev.OperatorHalt(ts_ms=T0 + 5_000, reason="x"),
-        ev.OperatorResume(ts_ms=T0 + 5_000, ack="fine"),
+        ev.ClockTick(ts_ms=T0 + 6_000),
     ]
-    replay(CONFIGS["default"], events)  # tolerated, as in the suite
+    replay(CONFIGS["default"], events)  # the real Engine: nothing to report
+    quoting_while_halted(monkeypatch)
     with pytest.raises(InvariantViolation) as caught:
-        replay(CONFIGS["default"], events, tolerate=frozenset())
+        replay(CONFIGS["default"], events)
     assert caught.value.name == "inv_halt"

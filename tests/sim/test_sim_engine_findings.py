@@ -1,12 +1,10 @@
 """Engine misbehaviour the simulator found, each as the minimal event sequence that shows it.
 
-Each test asserts the correct behaviour and is expected to fail until the Engine is
-fixed (``xfail(strict=True)``: the day it passes, the marker must go).
+Each was an ``xfail(strict=True)`` test until the Engine was fixed; they stay as
+regression tests.
 """
 
 from __future__ import annotations
-
-import pytest
 
 from mmfsm.core.commands import Cancel, Place
 from mmfsm.core.events import OrderRejected, RejectReason
@@ -23,10 +21,6 @@ def _quoting() -> tuple[Harness, Place, Place]:
     return h, bid, ask
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the gap rule reads a book that contains our own quotes (the live feed does)",
-)
 def test_own_quotes_left_alone_in_a_gapped_book_still_count_as_a_gap() -> None:
     h, bid, ask = _quoting()
     assert (bid.price, ask.price) == (4900, 4900)
@@ -49,12 +43,6 @@ def _holding_yes_and_requoting() -> Harness:
     return h
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a new SELL YES is sent while the previous one, for the same shares, is only "
-    "pending cancel: tokens offered can exceed tokens held (the venue rejects for balance "
-    "if the old one filled first)",
-)
 def test_tokens_offered_never_exceed_tokens_held() -> None:
     h = _holding_yes_and_requoting()
     ms = h.engine.markets["m1"]
@@ -64,33 +52,30 @@ def test_tokens_offered_never_exceed_tokens_held() -> None:
     assert offered <= ms.ledger.yes_held
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a balance reject is answered at once with the same order, which the venue "
-    "rejects again until the late fill report arrives (170 rejects in 240 s in fill-lag)",
-)
 def test_a_balance_reject_is_not_answered_by_the_same_order() -> None:
-    h = _holding_yes_and_requoting()
-    ms = h.engine.markets["m1"]
-    sell = next(
-        o for o in h.engine.orders if o.live and o.token == ms.yes_token and o.side.value == "SELL"
-    )
+    h, bid, _ = _quoting()
+    # Not enough collateral for the bid: the venue rejects it for balance.
     out = h.send(
         OrderRejected(
-            ts_ms=h.now_ms + 100,
-            client_id=sell.client_id,
+            ts_ms=h.now_ms,
+            client_id=bid.client_id,
             reason=RejectReason.BALANCE,
-            message="not enough balance",
+            message="not enough balance / allowance",
         )
     )
-    again = [
-        c
-        for c in out
-        if isinstance(c, Place) and c.token == ms.yes_token and c.side.value == "SELL"
+    assert not [c for c in out if isinstance(c, Place)]
+    # The side rests for the cooldown, whatever else happens in between...
+    h.now_ms += 500
+    assert not [
+        c for c in h.book(bids=[("0.49", "100")], asks=[("0.51", "100")]) if isinstance(c, Place)
     ]
-    assert again == []
+    # ...and quotes again after it.
+    h.now_ms += 600
+    again = [
+        c for c in h.book(bids=[("0.49", "100")], asks=[("0.51", "110")]) if isinstance(c, Place)
+    ]
+    assert [(p.side.value, p.token, p.price) for p in again] == [("BUY", "m1-yes", 4900)]
 
 
-@pytest.mark.xfail(strict=True, reason="see test_tokens_offered_never_exceed_tokens_held")
 def test_fill_lag_sends_nothing_the_venue_rejects_for_balance(scenario) -> None:  # type: ignore[no-untyped-def]
     assert scenario("fill-lag").run.venue.rejects.get("balance", 0) == 0

@@ -83,13 +83,6 @@ def test_calm_trades_both_sides_and_round_trips(scenario: Run) -> None:
     assert set(m["time_in_state_s"]["bot"]["bot"]) == {"running"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Engine bug: the ask/bid picks 'sell the token we hold' without netting shares "
-    "already reserved by its own live or pending-cancel sells (or sold but not yet "
-    "reported), so the venue rejects it for balance, and it re-sends the same order at "
-    "once; see test_sim_engine_findings",
-)
 def test_calm_sends_no_order_the_venue_rejects_for_balance(scenario: Run) -> None:
     assert scenario("calm").run.venue.rejects.get("balance", 0) == 0
 
@@ -133,12 +126,6 @@ def test_gap_cancels_in_the_same_step_when_the_book_shows_only_others(scenario: 
             assert o.gone_ms - gap_ms <= 180 + 50
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Engine bug: the gap rule reads the spread of a book that contains the bot's own "
-    "resting quotes, so when the crowd pulls its quotes our bid and ask are all that is "
-    "left inside and the Engine sees a 2-cent spread; see test_sim_engine_findings",
-)
 def test_gap_quotes_are_gone_in_the_step_the_gap_is_published(scenario: Run) -> None:
     obs = scenario("gap")
     _gap_checks(obs)

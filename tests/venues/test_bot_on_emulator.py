@@ -40,7 +40,9 @@ def _holdings_match(bot: BotSession, emu: Emulator) -> list[str]:
             continue
         venue = (emu.balance(bot.address, m.yes_token), emu.balance(bot.address, m.no_token))
         if (ms.ledger.yes_held, ms.ledger.no_held) != venue:
-            problems.append(f"{m.key}: engine {(ms.ledger.yes_held, ms.ledger.no_held)} venue {venue}")
+            problems.append(
+                f"{m.key}: engine {(ms.ledger.yes_held, ms.ledger.no_held)} venue {venue}"
+            )
     return problems
 
 
@@ -50,11 +52,14 @@ def test_fills_reach_inventory_and_shutdown_leaves_nothing_open() -> None:
         await bot.start()
         await wait_for(lambda: bot.venue.fills >= 3, 20, "three fills")
         stop_takers(emu)
-        await wait_for(lambda: not _holdings_match(bot, emu), 5, "engine inventory == venue balances")
+        await wait_for(
+            lambda: not _holdings_match(bot, emu), 5, "engine inventory == venue balances"
+        )
         assert any(ms.ledger.yes_held or ms.ledger.no_held for ms in bot.engine.markets.values())
         summary = await bot.stop()
         assert summary.fills >= 3
-        assert summary.shutdown is not None and summary.shutdown.still_open == 0
+        assert summary.shutdown is not None
+        assert summary.shutdown.still_open == 0
         assert open_orders(emu, bot.address) == []
 
     run_with_emulator(body)
@@ -66,7 +71,9 @@ def test_gap_rule_cancels_resting_orders_on_the_venue() -> None:
         await bot.start()
         market = bot.venue.markets[0]
         await wait_for(
-            lambda: len(open_orders(emu, bot.address, market.condition_id)) > 0, 10, "quotes resting"
+            lambda: len(open_orders(emu, bot.address, market.condition_id)) > 0,
+            10,
+            "quotes resting",
         )
         emu.gap(market.condition_id, 30, sweep=None)  # the market maker pulls back to +-0.20
         await wait_for(
@@ -96,7 +103,9 @@ def test_breaker_leaves_zero_open_orders_on_the_venue() -> None:
         bot = BotSession(emu, config, on_step=on_step, **FAST_ADAPTER)
         await bot.start()
         await wait_for(
-            lambda: any(abs(ms.ledger.delta) >= 5 * SIZE_SCALE for ms in bot.engine.markets.values()),
+            lambda: any(
+                abs(ms.ledger.delta) >= 5 * SIZE_SCALE for ms in bot.engine.markets.values()
+            ),
             20,
             "a position of 5 shares",
         )
@@ -123,7 +132,9 @@ def test_killed_bot_orders_are_cancelled_by_the_heartbeat_switch() -> None:
         stop_takers(emu)  # nothing but the switch may take our orders away
         await bot.kill()  # no cancel-all, no goodbye
         assert open_orders(emu, bot.address)
-        await wait_for(lambda: open_orders(emu, bot.address) == [], 5, "the venue's dead-man switch")
+        await wait_for(
+            lambda: open_orders(emu, bot.address) == [], 5, "the venue's dead-man switch"
+        )
         assert emu.exchange.heartbeat_cancels > 0
 
     run_with_emulator(body)
@@ -144,7 +155,9 @@ def test_restarted_bot_reconciles_orders_and_inventory() -> None:
         assert second.venue.cancelled_at_start >= 1
         assert not left & {o["id"] for o in open_orders(emu, first.address)}  # old ones gone
         assert second.venue.restored_trades >= 2
-        await wait_for(lambda: not _holdings_match(second, emu), 5, "inventory restored from trades")
+        await wait_for(
+            lambda: not _holdings_match(second, emu), 5, "inventory restored from trades"
+        )
         await second.stop()
 
     run_with_emulator(body)
@@ -169,7 +182,9 @@ def test_tick_size_change_is_followed_at_once() -> None:
         bot = BotSession(emu, fast_config(), **FAST_ADAPTER)
         await bot.start()
         market = bot.venue.markets[0]
-        await wait_for(lambda: bot.engine.markets[market.key].machine.state == "running", 10, "running")
+        await wait_for(
+            lambda: bot.engine.markets[market.key].machine.state == "running", 10, "running"
+        )
         emu.flip_tick(market.condition_id)
         await wait_for(
             lambda: bot.engine.markets[market.key].tick is TickSize.MILLI, 3, "the Engine's tick"
@@ -227,9 +242,11 @@ def test_fault_modes_keep_the_invariants() -> None:
         stop_takers(emu)
         await wait_for(lambda: not _holdings_match(bot, emu), 8, "inventory converges after faults")
         summary = await bot.stop()
-        assert summary.shutdown is not None and summary.shutdown.still_open == 0
+        assert summary.shutdown is not None
+        assert summary.shutdown.still_open == 0
         assert open_orders(emu, bot.address) == []
         assert not violations, violations[:5]
-        assert emu.hub.disconnects >= 2 and bot.venue.fills > 0
+        assert emu.hub.disconnects >= 2
+        assert bot.venue.fills > 0
 
     run_with_emulator(body)

@@ -63,7 +63,9 @@ def test_price_change_groups_by_asset_and_errors_name_the_field() -> None:
     with pytest.raises(WireError, match=r"price_changes\[0\]\.side"):
         parse_price_change(bad, INDEX, 2)
     tick = parse_tick_change({"asset_id": "222", "new_tick_size": "0.001"}, INDEX, 3)
-    assert tick is not None and tick.tick is TickSize.MILLI and tick.market == "m1"
+    assert tick is not None
+    assert tick.tick is TickSize.MILLI
+    assert tick.market == "m1"
     assert frames("PONG") == []
     assert len(frames('[{"a": 1}, {"b": 2}]')) == 2
 
@@ -82,8 +84,22 @@ def test_fills_for_taker_and_maker_sides() -> None:
         "owner": "someone-else",
         "trader_side": "MAKER",
         "maker_orders": [
-            {"order_id": "0xa", "owner": ME, "asset_id": "222", "side": "BUY", "price": "0.45", "matched_amount": "4"},
-            {"order_id": "0xb", "owner": "other", "asset_id": "111", "side": "SELL", "price": "0.55", "matched_amount": "6"},
+            {
+                "order_id": "0xa",
+                "owner": ME,
+                "asset_id": "222",
+                "side": "BUY",
+                "price": "0.45",
+                "matched_amount": "4",
+            },
+            {
+                "order_id": "0xb",
+                "owner": "other",
+                "asset_id": "111",
+                "side": "SELL",
+                "price": "0.55",
+                "matched_amount": "6",
+            },
         ],
     }
     (fill,) = parse_fills(trade, ME)
@@ -104,12 +120,26 @@ def test_fills_for_taker_and_maker_sides() -> None:
 
 def test_order_states_and_reject_reasons() -> None:
     state = parse_order_state(
-        {"id": "0xa", "market": "0xc", "asset_id": "111", "type": "CANCELLATION", "original_size": "10", "size_matched": "3"}
+        {
+            "id": "0xa",
+            "market": "0xc",
+            "asset_id": "111",
+            "type": "CANCELLATION",
+            "original_size": "10",
+            "size_matched": "3",
+        }
     )
-    assert state.status == "CANCELED" and state.size_matched == 3 * SIZE_SCALE
+    assert state.status == "CANCELED"
+    assert state.size_matched == 3 * SIZE_SCALE
     assert reject_reason("invalid post-only order: order crosses book") is RejectReason.POST_ONLY
-    assert reject_reason("order 0x1 is invalid. Price (0.405) breaks minimum tick size rule: 0.01") is RejectReason.TICK
-    assert reject_reason("order 0x1 is invalid. Size (1) lower than the minimum: 5") is RejectReason.MIN_SIZE
+    assert (
+        reject_reason("order 0x1 is invalid. Price (0.405) breaks minimum tick size rule: 0.01")
+        is RejectReason.TICK
+    )
+    assert (
+        reject_reason("order 0x1 is invalid. Size (1) lower than the minimum: 5")
+        is RejectReason.MIN_SIZE
+    )
     assert reject_reason("not enough balance / allowance") is RejectReason.BALANCE
     assert reject_reason("could not insert order") is RejectReason.OTHER
 
@@ -120,16 +150,25 @@ def test_net_books_hide_our_own_orders_on_both_tokens() -> None:
         BookSnapshot(ts_ms=1, market="m1", token="111", bids=((4800, 100),), asks=((5200, 100),))
     )
     assert yes.bids == ((4800, 100),)
-    net.snapshot(BookSnapshot(ts_ms=1, market="m1", token="222", bids=((4800, 100),), asks=((5200, 100),)))
+    net.snapshot(
+        BookSnapshot(ts_ms=1, market="m1", token="222", bids=((4800, 100),), asks=((5200, 100),))
+    )
     # We post a YES bid at 0.49 for 10: the venue will show it; our Engine must not see it.
     assert net.own("111", Side.BUY, 4900, 10, 2) == []  # no level there yet: nothing to hide
-    shown = net.change(PriceChange(ts_ms=3, market="m1", token="111", changes=((Side.BUY, 4900, 10),)))
+    shown = net.change(
+        PriceChange(ts_ms=3, market="m1", token="111", changes=((Side.BUY, 4900, 10),))
+    )
     assert shown is None  # only our order at that level
-    mirrored = net.change(PriceChange(ts_ms=3, market="m1", token="222", changes=((Side.SELL, 5100, 10),)))
+    mirrored = net.change(
+        PriceChange(ts_ms=3, market="m1", token="222", changes=((Side.SELL, 5100, 10),))
+    )
     assert mirrored is None  # the NO book's mirror of it too
     # Someone joins our level: the Engine sees their size only.
-    joined = net.change(PriceChange(ts_ms=4, market="m1", token="111", changes=((Side.BUY, 4900, 25),)))
-    assert joined is not None and joined.changes == ((Side.BUY, 4900, 15),)
+    joined = net.change(
+        PriceChange(ts_ms=4, market="m1", token="111", changes=((Side.BUY, 4900, 25),))
+    )
+    assert joined is not None
+    assert joined.changes == ((Side.BUY, 4900, 15),)
     # Our order ends: the level shows in full.
     out = net.own("111", Side.BUY, 4900, -10, 5)
     assert [(c.token, c.changes) for c in out] == [
@@ -147,10 +186,30 @@ def test_forwarding_rules_and_holdings() -> None:
     from mmfsm.venues.wire import Fill
 
     def fill(tid: str, side: Side, size: int, status: TradeStatus) -> Fill:
-        return Fill(trade_id=tid, order_id="o", condition_id="0xc", token="111", side=side, price=5000, size=size, status=status, match_time=0)
+        return Fill(
+            trade_id=tid,
+            order_id="o",
+            condition_id="0xc",
+            token="111",
+            side=side,
+            price=5000,
+            size=size,
+            status=status,
+            match_time=0,
+        )
 
-    h = holdings([fill("a", Side.BUY, 10, TradeStatus.CONFIRMED), fill("b", Side.SELL, 4, TradeStatus.MATCHED), fill("c", Side.BUY, 3, TradeStatus.FAILED)])
+    h = holdings(
+        [
+            fill("a", Side.BUY, 10, TradeStatus.CONFIRMED),
+            fill("b", Side.SELL, 4, TradeStatus.MATCHED),
+            fill("c", Side.BUY, 3, TradeStatus.FAILED),
+        ]
+    )
     assert (h["111"].confirmed, h["111"].low, h["111"].high) == (10, 6, 10)
     assert explain_holdings(h, {"111": 8}, {}) == []
-    assert explain_holdings(h, {"111": 11}, {"111": "m1 YES"})[0].startswith("m1 YES: the venue holds")
-    assert split_open_orders([{"id": "x", "asset_id": "111"}, {"id": "y", "asset_id": "9"}], ["111"]) == (["x"], ["y"])
+    assert explain_holdings(h, {"111": 11}, {"111": "m1 YES"})[0].startswith(
+        "m1 YES: the venue holds"
+    )
+    assert split_open_orders(
+        [{"id": "x", "asset_id": "111"}, {"id": "y", "asset_id": "9"}], ["111"]
+    ) == (["x"], ["y"])

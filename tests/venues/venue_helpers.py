@@ -36,7 +36,9 @@ def fast_config(**risk: Any) -> Config:
     return attrs.evolve(base, risk=attrs.evolve(base.risk, gap_recovery_ms=0, **risk))
 
 
-def run_with_emulator(body: Callable[[Emulator], Awaitable[T]], config: EmulatorConfig = FAST_EMULATOR) -> T:
+def run_with_emulator(
+    body: Callable[[Emulator], Awaitable[T]], config: EmulatorConfig = FAST_EMULATOR
+) -> T:
     """Run ``body`` against a fresh emulator; bots it left running are killed first."""
 
     async def main() -> T:
@@ -66,5 +68,9 @@ def stop_takers(emu: Emulator) -> None:
     emu.participants.config = attrs.evolve(emu.participants.config, taker_rate=0.0)
 
 
-def open_orders(emu: Emulator, address: str, condition_id: str | None = None) -> list[dict[str, Any]]:
-    return [o for o in emu.open_orders(address) if condition_id is None or o["market"] == condition_id]
+def open_orders(
+    emu: Emulator, address: str, condition_id: str | None = None
+) -> list[dict[str, Any]]:
+    return [
+        o for o in emu.open_orders(address) if condition_id is None or o["market"] == condition_id
+    ]

@@ -154,6 +154,7 @@ class Book:
         "best_bid",
         "best_bid_size",
         "bids",
+        "grid",
         "last_update_ms",
         "market",
         "tick",
@@ -166,6 +167,11 @@ class Book:
         self.market = market
         self.token = token
         self.tick = tick
+        # The grid incoming prices must fit: the tick, or for a while after a change to
+        # a coarser tick the finer old one, because orders resting on the old grid stay
+        # on the book until they trade or are cancelled. A snapshot whose every price
+        # fits the new tick ends the grace.
+        self.grid = int(tick)
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
         self.best_bid: int | None = None
@@ -203,9 +209,10 @@ class Book:
             raise self._refuse(f"{kind}[{i}].size", f"{format_size(size)} is negative")
         if not 0 < price < PRICE_SCALE:
             raise self._refuse(f"{kind}[{i}].price", f"{format_price(price)} is outside (0, 1)")
-        if price % self.tick and not (size == 0 and held is not None and price in held):
+        if price % self.grid and not (size == 0 and held is not None and price in held):
             raise self._refuse(
-                f"{kind}[{i}].price", f"{format_price(price)} is off the {self.tick} grid"
+                f"{kind}[{i}].price",
+                f"{format_price(price)} is off the {format_price(self.grid)} grid",
             )
 
     def _check_uncrossed(self, bid: int | None, ask: int | None) -> None:
@@ -234,6 +241,9 @@ class Book:
         self.trusted = True
         self.untrusted_reason = None
         self.last_update_ms = ts_ms
+        t = int(self.tick)
+        if self.grid != t and all(p % t == 0 for side in (new_bids, new_asks) for p in side):
+            self.grid = t
 
     def _validated_side(self, kind: str, levels: Sequence[Level]) -> dict[int, int]:
         out: dict[int, int] = {}
@@ -319,7 +329,14 @@ class Book:
         self.last_update_ms = ts_ms
 
     def set_tick(self, tick: TickSize) -> None:
-        """A ``tick_size_change``: held levels stay, new ones must fit the new grid."""
+        """A ``tick_size_change``: held levels stay, new ones must fit the new grid.
+
+        Going finer takes effect at once; going coarser keeps accepting the finer old
+        grid until a snapshot shows that nothing rests on it any more.
+        """
+        new = int(tick)
+        if new <= self.grid or all(p % new == 0 for side in (self.bids, self.asks) for p in side):
+            self.grid = new
         self.tick = tick
 
     # -- reading ---------------------------------------------------------------------

@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from attrs import evolve, frozen
 
 from mmfsm.core import risk
-from mmfsm.core.book import Book, BookError, BookSet
+from mmfsm.core.book import Book, BookError, BookSet, Top
 from mmfsm.core.commands import (
     Alert,
     Cancel,
@@ -119,7 +119,7 @@ class _OrdersOf:
 
     def __init__(self, ms: MarketState, orders: OurOrders) -> None:
         self.live: dict[Purpose, list[OurOrder]] = {Purpose.BID: [], Purpose.ASK: []}
-        long = short = 0
+        long = short = yes_offered = no_offered = 0
         for order in orders.iter_market(ms.market):
             potential = order.potential
             if potential:
@@ -127,10 +127,38 @@ class _OrdersOf:
                     long += potential
                 else:
                     short += potential
-            if order.live and order.purpose is not Purpose.EXIT:
+            quote = order.live and order.purpose is not Purpose.EXIT
+            if quote:
                 self.live[order.purpose].append(order)
+            if order.side is Side.SELL and potential and not quote:
+                if order.is_yes:
+                    yes_offered += potential
+                else:
+                    no_offered += potential
         self.worst_long = ms.ledger.delta + long
         self.worst_short = -ms.ledger.delta + short
+        # Tokens already offered elsewhere (a cancel still pending, an exit, a sale not
+        # yet reported) cannot be offered again: the venue would reject for balance.
+        # The side's own live quote is left out: it is either kept, or cancelled in this
+        # step before its replacement is sent.
+        ms.yes_free = ms.ledger.yes_held - yes_offered
+        ms.no_free = ms.ledger.no_held - no_offered
+
+
+_NEVER = 2**63  # a deadline that never comes
+
+
+def _first_other(book: Book, side: Side, own: dict[int, int]) -> tuple[int, int] | None:
+    """Best level of ``side`` with size left once our own size there is taken off."""
+    best = book.best_bid if side is Side.BUY else book.best_ask
+    size = book.best_bid_size if side is Side.BUY else book.best_ask_size
+    if best is not None and own.get(best, 0) < size:
+        return best, size - own.get(best, 0)
+    for price, level in book.levels(side):
+        left = level - own.get(price, 0)
+        if left > 0:
+            return price, left
+    return None
 
 
 def _quote_params(config: Config) -> QuoteParams:
@@ -164,6 +192,7 @@ class Engine:
         # "fault"), for status and alerts to read without parsing ``halt_reason``.
         self.halt_cause: str | None = None
         self._out: list[Command] = []
+        self._deadlines: dict[str, int] = {}  # market -> next time-based deadline
 
     # ------------------------------------------------------------------ public API
 
@@ -176,12 +205,54 @@ class Engine:
         try:
             self.now_ms = max(self.now_ms, event.ts_ms)
             self._roll_day()
-            scope = self._absorb(event)
+            scope = list(self._absorb(event))
+            scope = self._add_due(scope)
             self._judge(scope)
             self._quote(scope)
+            for ms in scope:
+                self._deadlines[ms.market] = self._deadline(ms)
         except Exception as exc:
             self._fault(exc)
         return Step(commands=tuple(self._out), transitions=tuple(self._recorder.records))
+
+    def _add_due(self, scope: list[MarketState]) -> list[MarketState]:
+        """Add every market whose next time-based deadline has passed.
+
+        Time moves on with any event, and an event about one market must not leave
+        another's expired unwind, age or staleness unjudged until the next clock tick.
+        """
+        if not self._deadlines or self.now_ms < min(self._deadlines.values()):
+            return scope
+        names = {ms.market for ms in scope}
+        due = [
+            ms
+            for name, ms in self.markets.items()
+            if name not in names and self._deadlines.get(name, 0) <= self.now_ms
+        ]
+        return scope + due
+
+    def _deadline(self, ms: MarketState) -> int:
+        """The earliest event time at which a time-based rule may decide anew."""
+        cfg = self._config.risk
+        now = self.now_ms
+        times = [_NEVER]
+        pos = ms.position.state
+        if pos == "inventory_held" and ms.opened_ms is not None:
+            times.append(ms.opened_ms + cfg.max_position_age_ms + 1)
+        elif pos == "passive_unwind" and ms.unwind_started_ms is not None:
+            times.append(ms.unwind_started_ms + cfg.unwind_timeout_ms + 1)
+        elif pos == "force_exit" and ms.exit_due_ms > now:
+            times.append(ms.exit_due_ms)
+        last = ms.yes_book.last_update_ms
+        if ms.machine.state == "running" and last is not None:
+            times.append(last + cfg.book_stale_ms + 1)
+        if ms.machine.state == "gapped_skip" and ms.band_since_ms is not None:
+            times.append(ms.band_since_ms + cfg.gap_recovery_ms)
+        for retry in ms.retry.values():
+            for due in (retry.due_ms, retry.cooldown_until_ms):
+                if due > now:
+                    times.append(due)
+        return min(times)
 
     @property
     def config(self) -> Config:
@@ -354,14 +425,46 @@ class Engine:
         return not aged and not retrying
 
     def _remark(self, ms: MarketState) -> None:
-        top = ms.yes_book.top()
-        if top is None or not ms.yes_book.trusted:
+        ms.fair = top = self._others_top(ms)
+        if top is None:
             return
         ms.mark = mark_units(top.bid, top.bid_size, top.ask, top.ask_size)
-        ms.sigma.update(self.now_ms, ms.mark / PRICE_SCALE)
-        if ms.stoikov is not None:
-            ms.stoikov.update(top.bid, top.bid_size, top.ask, top.ask_size, int(ms.tick))
+        if not risk.spread_over_limit(top.ask - top.bid, self._config.risk):
+            # A gapped book says nothing about volatility: the estimate would stay wide
+            # for minutes after the market is back.
+            ms.sigma.update(self.now_ms, ms.mark / PRICE_SCALE)
+            if ms.stoikov is not None:
+                ms.stoikov.update(top.bid, top.bid_size, top.ask, top.ask_size, int(ms.tick))
         ms.unrealized = ms.ledger.unrealized(ms.mark)
+
+    def _others_top(self, ms: MarketState) -> Top | None:
+        """The YES book's top without our own resting orders, or None if a side is empty.
+
+        The venue's book contains our quotes. Judged with them, a market whose other
+        participants have all left still shows our own 2-cent spread, and the gap rule
+        would never fire. Every order of ours that may rest is subtracted, the ones not
+        yet acknowledged included: taking off too much can only make the spread look
+        wider, the safe direction.
+        """
+        book = ms.yes_book
+        if not book.trusted or book.best_bid is None or book.best_ask is None:
+            return None
+        own_bids: dict[int, int] = {}
+        own_asks: dict[int, int] = {}
+        for order in self.orders.iter_market(ms.market):
+            remaining = order.remaining
+            if not remaining or order.status is OrderStatus.DONE or order.purpose is Purpose.EXIT:
+                continue
+            yes_price = order.price if order.is_yes else PRICE_SCALE - order.price
+            own = own_bids if order.sign > 0 else own_asks
+            own[yes_price] = own.get(yes_price, 0) + remaining
+        if not own_bids and not own_asks:
+            return book.top()
+        bid = _first_other(book, Side.BUY, own_bids)
+        ask = _first_other(book, Side.SELL, own_asks)
+        if bid is None or ask is None:
+            return None
+        return Top(bid=bid[0], bid_size=bid[1], ask=ask[0], ask_size=ask[1])
 
     def _on_tick(self, event: TickSizeChanged) -> Iterable[MarketState]:
         ms, _ = self._market_of(event.market, event.token)
@@ -457,9 +560,13 @@ class Engine:
             backoff = self._config.risk.post_only_backoff_ms
             retry.due_ms = self.now_ms + backoff * (2 ** (retry.attempts - 1))
             return
+        cooldown = self.now_ms + max(1000, self._config.risk.post_only_backoff_ms)
         if order.purpose is Purpose.EXIT:
             # Do not answer a rejected exit with another one on the very next event.
-            ms.exit_due_ms = self.now_ms + max(1000, self._config.risk.post_only_backoff_ms)
+            ms.exit_due_ms = cooldown
+        else:
+            # Nor a quote rejected for balance, size or tick with the same quote.
+            ms.retry[order.purpose].cooldown_until_ms = cooldown
         if event.reason is RejectReason.TICK:
             ms.tick_suspect = True
         self._alert(
@@ -473,6 +580,15 @@ class Engine:
         if ms is None:
             self._alert(
                 Severity.WARNING, f"Trade {event.trade_id} for unknown market {event.market}"
+            )
+            return ()
+        if event.token not in (ms.yes_token, ms.no_token):
+            # An exchange anomaly, not our bug: report it, count nothing, keep going.
+            self._alert(
+                Severity.WARNING,
+                f"Trade {event.trade_id} ignored: asset_id {event.token} is not a token of "
+                f"market {event.market}",
+                ms.market,
             )
             return ()
         before = ms.ledger.realized
@@ -562,8 +678,9 @@ class Engine:
         return (ms,)
 
     def _resume_market(self, ms: MarketState, ack: str) -> None:
+        ms.fair = self._others_top(ms)
         quotable = ms.usable(self.now_ms, self._config.risk.book_stale_ms)
-        spread = ms.yes_book.spread()
+        spread = ms.fair.ask - ms.fair.bid if ms.fair is not None else None
         good = risk.book_quotable(quotable, spread, self._config.risk)
         guard = "book_quotable" if good else "book_not_quotable"
         self._fire(ms.machine, "resume", ("acknowledged", guard), ack=ack, spread=spread)
@@ -594,8 +711,11 @@ class Engine:
         state = ms.machine.state
         if state == "halted":
             return
+        # Our own orders change between book updates (placed, cancelled, filled):
+        # judge the market as the others make it now.
+        ms.fair = fair = self._others_top(ms)
         usable = ms.usable(self.now_ms, cfg.book_stale_ms)
-        spread = ms.yes_book.spread()
+        spread = fair.ask - fair.bid if fair is not None else None
         if state == "running":
             if risk.book_unusable(usable):
                 reason = ms.unusable_reason(self.now_ms, cfg.book_stale_ms)
@@ -606,9 +726,8 @@ class Engine:
                 self._cancel_quotes(ms, reason)
                 ms.band_since_ms = None
             elif spread is not None and risk.spread_over_limit(spread, cfg):
-                top = ms.yes_book.top()
-                bid = format_price(top.bid) if top else "-"
-                ask = format_price(top.ask) if top else "-"
+                bid = format_price(fair.bid) if fair else "-"
+                ask = format_price(fair.ask) if fair else "-"
                 self._fire(
                     ms.machine, "gap", ("spread_over_limit",), spread=spread, limit=cfg.max_spread
                 )
@@ -877,6 +996,10 @@ class Engine:
             size = min(size, -worst)
         if size < max(ms.min_size, 1):
             return
+        if intent.side is Side.SELL and size > self._sellable(ms, intent.token):
+            # The shares are still offered by an order whose cancel is not confirmed:
+            # wait for it rather than offer more than we hold (a balance reject at best).
+            return
         if size != intent.size:
             intent = evolve(intent, size=size)
         self._place(ms, intent)
@@ -884,6 +1007,16 @@ class Engine:
             book.worst_long += size
         else:
             book.worst_short += size
+
+    def _sellable(self, ms: MarketState, token: str) -> int:
+        """Shares of ``token`` held and offered by no order that may still sell them."""
+        held = ms.ledger.yes_held if token == ms.yes_token else ms.ledger.no_held
+        offered = sum(
+            o.potential
+            for o in self.orders.iter_market(ms.market)
+            if o.token == token and o.side is Side.SELL
+        )
+        return held - offered
 
     def _force_exit(self, ms: MarketState) -> None:
         self._cancel_quotes(ms, "force exit")
@@ -894,6 +1027,7 @@ class Engine:
             return
         if not ms.usable(self.now_ms, self._config.risk.book_stale_ms):
             return  # the worst-price bound needs a real best price, not a stale one
+        _OrdersOf(ms, self.orders)  # brings the free token holdings up to date
         intent = exit_intent(ms, self._config)
         if intent is None:
             return

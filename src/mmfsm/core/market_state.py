@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from attrs import define, field
 
-from mmfsm.core.book import Book
+from mmfsm.core.book import Book, Top
 from mmfsm.core.ledger import MarketLedger
 from mmfsm.core.machines import Machine
 from mmfsm.core.orders import Purpose
@@ -39,6 +39,7 @@ class SlotRetry:
     attempts: int = 0
     due_ms: int = 0
     ref: int | None = None  # opposite best at the last reject
+    cooldown_until_ms: int = 0  # after a reject that is not post-only
 
 
 @define(slots=True)
@@ -67,7 +68,14 @@ class MarketState:
     exit_due_ms: int = 0  # a rejected force-exit order is retried no sooner than this
     exit_blocked_alerted: bool = False  # said once that the position is below min size
     mark: int | None = None
+    # The top of the book without our own orders: the market as the others make it.
+    # Spread, mark and fair price come from it; a post-only clamp uses the full book.
+    fair: Top | None = None
     unrealized: int = 0
+    # Tokens we hold and have not already offered (set before each quoting pass): the
+    # exchange lets us sell only those.
+    yes_free: int = 0
+    no_free: int = 0
     retry: dict[Purpose, SlotRetry] = field(
         factory=lambda: {Purpose.BID: SlotRetry(), Purpose.ASK: SlotRetry()}
     )
@@ -76,6 +84,7 @@ class MarketState:
         return (
             self.venue_fault is None
             and not self.tick_suspect
+            and self.fair is not None
             and self.yes_book.quotable(now_ms, stale_ms)
         )
 
@@ -89,6 +98,8 @@ class MarketState:
             return f"book untrusted: {book.untrusted_reason or 'no snapshot yet'}"
         if book.is_stale(now_ms, stale_ms):
             return "book stale"
+        if book.quotable(now_ms, stale_ms):
+            return "only our own orders on one side of the book"
         return "book one-sided or empty"
 
     def position_pnl(self) -> int:

@@ -30,7 +30,7 @@ from mmfsm.core.config import Config
 from mmfsm.core.market_state import MarketState
 from mmfsm.core.orders import Purpose
 from mmfsm.core.quotes import QuoteParams, compute_quotes, weighted_mid
-from mmfsm.core.ticks import PRICE_SCALE, Side, TickSize, snap
+from mmfsm.core.ticks import PRICE_SCALE, Side, TickSize, clamp_to_range, snap, snap_to_grid
 
 __all__ = ["Intent", "exit_intent", "quote_intents", "unwind_intents"]
 
@@ -52,13 +52,13 @@ def _as_token_order(
     """Express a YES-terms bid or ask as an order on a token we are allowed to trade."""
     if purpose is Purpose.BID or (purpose is Purpose.EXIT and size > 0):
         # Adds long YES delta: sell NO we hold, else buy YES.
-        if ms.ledger.no_held >= abs(size):
+        if ms.no_free >= abs(size):
             return Intent(purpose=purpose, token=ms.no_token, side=Side.SELL,
                           price=PRICE_SCALE - yes_price, size=abs(size), tif=tif,
                           post_only=post_only)
         return Intent(purpose=purpose, token=ms.yes_token, side=Side.BUY, price=yes_price,
                       size=abs(size), tif=tif, post_only=post_only)
-    if ms.ledger.yes_held >= abs(size):
+    if ms.yes_free >= abs(size):
         return Intent(purpose=purpose, token=ms.yes_token, side=Side.SELL, price=yes_price,
                       size=abs(size), tif=tif, post_only=post_only)
     return Intent(purpose=purpose, token=ms.no_token, side=Side.BUY,
@@ -75,6 +75,8 @@ def _retry_offset(
     Only a move of the opposite best starts it again.
     """
     retry = ms.retry[purpose]
+    if now_ms < retry.cooldown_until_ms:
+        return None  # rejected for balance, size or tick: do not answer with the same order
     if not retry.attempts:
         return 0
     if retry.ref != opposite:
@@ -95,13 +97,14 @@ def quote_intents(
     max_retries: int,
 ) -> tuple[Intent | None, Intent | None]:
     """Two-sided skewed quotes for quoting / inventory_held."""
+    fair = ms.fair
     top = ms.yes_book.top()
-    if top is None:
+    if fair is None or top is None:
         return None, None
     if ms.stoikov is not None:
-        mid = ms.stoikov.price(top.bid, top.bid_size, top.ask, top.ask_size, int(ms.tick))
+        mid = ms.stoikov.price(fair.bid, fair.bid_size, fair.ask, fair.ask_size, int(ms.tick))
     else:
-        mid = weighted_mid(top.bid, top.bid_size, top.ask, top.ask_size)
+        mid = weighted_mid(fair.bid, fair.bid_size, fair.ask, fair.ask_size)
     time_left = None if ms.end_ms is None else (ms.end_ms - now_ms) / 1000.0
     tick = ms.tick
     quotes = compute_quotes(
@@ -153,13 +156,18 @@ def unwind_intents(
     ms: MarketState, now_ms: int, max_retries: int
 ) -> tuple[Intent | None, Intent | None]:
     """Passive unwind: only the reducing side, at or one tick inside the best."""
+    fair = ms.fair
     top = ms.yes_book.top()
     delta = ms.ledger.delta
-    if top is None or delta == 0:
+    if fair is None or top is None or delta == 0:
         return None, None
     t = int(ms.tick)
     if delta > 0:
-        price = max(top.ask - t, top.bid + t)
+        # One tick inside the others' best ask (ours is not the price to beat), but
+        # never onto or through the best bid of the full book.
+        # Snapped up onto the grid: after a tick change the book may still hold
+        # levels of the old, finer grid.
+        price = snap_to_grid(max(fair.ask - t, top.bid + t), Side.SELL, ms.tick)
         offset = _retry_offset(ms, Purpose.ASK, now_ms, top.bid, max_retries)
         if offset is None:
             return None, None
@@ -167,7 +175,7 @@ def unwind_intents(
         if price > PRICE_SCALE - t or delta < ms.min_size:
             return None, None
         return None, _as_token_order(ms, Purpose.ASK, price, delta, TimeInForce.GTC, True)
-    price = min(top.bid + t, top.ask - t)
+    price = snap_to_grid(min(fair.bid + t, top.ask - t), Side.BUY, ms.tick)
     offset = _retry_offset(ms, Purpose.BID, now_ms, top.ask, max_retries)
     if offset is None:
         return None, None
@@ -179,7 +187,7 @@ def unwind_intents(
 
 def exit_intent(ms: MarketState, config: Config) -> Intent | None:
     """Force exit: a marketable FAK for the whole delta, bounded by the worst price."""
-    top = ms.yes_book.top()
+    top = ms.fair  # our own resting orders are not liquidity we can take
     delta = ms.ledger.delta
     if delta == 0:
         return None
@@ -188,11 +196,11 @@ def exit_intent(ms: MarketState, config: Config) -> Intent | None:
     if delta > 0:
         if top is None:
             return None
-        worst = max(t, top.bid - slip)
-        worst = (worst + t - 1) // t * t  # onto the grid, toward the best (less slippage)
+        # Onto the grid toward the best (less slippage), then into [tick, 1 - tick]:
+        # after a change to a coarser tick, rounding up can reach 1.0.
+        worst = clamp_to_range(snap_to_grid(max(t, top.bid - slip), Side.SELL, ms.tick), ms.tick)
         return _as_token_order(ms, Purpose.EXIT, worst, -delta, TimeInForce.FAK, False)
     if top is None:
         return None
-    worst = min(PRICE_SCALE - t, top.ask + slip)
-    worst = worst // t * t
+    worst = clamp_to_range(snap_to_grid(top.ask + slip, Side.BUY, ms.tick), ms.tick)
     return _as_token_order(ms, Purpose.EXIT, worst, -delta, TimeInForce.FAK, False)

@@ -52,7 +52,12 @@ and ``/simplified-markets``, batch ``/midpoints /prices /spreads /last-trades-pr
 meter); the 425 restart status; market resolution and redemption; self-trade prevention.
 """
 
-from mmfsm.emulator.config import EmulatorConfig, FaultConfig, ParticipantConfig, load_emulator_config
+from mmfsm.emulator.config import (
+    EmulatorConfig,
+    FaultConfig,
+    ParticipantConfig,
+    load_emulator_config,
+)
 from mmfsm.emulator.server import Emulator
 
 __all__ = ["Emulator", "EmulatorConfig", "FaultConfig", "ParticipantConfig", "load_emulator_config"]

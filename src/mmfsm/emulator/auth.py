@@ -106,7 +106,9 @@ def _fresh(ts_text: str, now_s: float, window_s: float, error: AuthError) -> Non
         )
 
 
-def recover_l1(headers: Mapping[str, str], chain_id: int, now_s: float, window_s: float) -> tuple[str, int]:
+def recover_l1(
+    headers: Mapping[str, str], chain_id: int, now_s: float, window_s: float
+) -> tuple[str, int]:
     """Check L1 headers; return the (checksummed) address and the nonce they sign for."""
     bad = AuthError(401, "Invalid L1 Request headers")
     address = _header(headers, "POLY_ADDRESS", bad)
@@ -127,7 +129,9 @@ def recover_l1(headers: Mapping[str, str], chain_id: int, now_s: float, window_s
                 "message": L1_MESSAGE,
             },
         }
-        signer = Account.recover_message(encode_typed_data(full_message=message), signature=signature)
+        signer = Account.recover_message(
+            encode_typed_data(full_message=message), signature=signature
+        )
     except Exception as exc:  # malformed address, nonce or signature bytes
         raise AuthError(bad.status, bad.message, f"cannot recover signer: {exc}") from None
     if signer.lower() != address.lower():

@@ -95,10 +95,11 @@ class ParticipantConfig:
     ``step_ms``); its half spread is ``mm_half_spread_ticks`` ticks and each level holds
     the same size on both sides, so the book's micro-price is its mid until a taker
     trades. The defaults give a calm book (a few cents an hour), like most Polymarket
-    markets, with the market maker's quotes wide enough for a bot to improve on. Takers arrive at ``taker_rate`` per second
-    per market and send FAK orders of ``taker_min_size``..``taker_max_size`` shares up to
-    ``taker_reach_ticks`` ticks through the touch, so a quote at or inside the touch
-    fills. ``enabled = false`` leaves the books to the tests.
+    markets, with the market maker's quotes wide enough for a bot to improve on.
+    Takers arrive at ``taker_rate`` per second per market and send FAK orders of
+    ``taker_min_size``..``taker_max_size`` shares up to ``taker_reach_ticks`` ticks
+    through the touch, so a quote at or inside the touch fills. ``enabled = false``
+    leaves the books to the tests.
     """
 
     enabled: bool = True

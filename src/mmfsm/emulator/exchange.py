@@ -162,6 +162,7 @@ class Exchange:
         self.by_token: dict[str, Market] = {}
         self.accounts: dict[str, Account] = {}
         self.orders: dict[str, OrderRecord] = {}
+        self.live: dict[str, OrderRecord] = {}  # resting orders only: the per-tick work
         self.trades: dict[str, TradeRecord] = {}
         self.trade_log: list[TradeRecord] = []
         self.heartbeats: dict[str, tuple[str, float]] = {}  # api key -> (id, last seen)
@@ -178,7 +179,9 @@ class Exchange:
     def _token_id(self) -> str:
         return str(self.rng.getrandbits(250))
 
-    def add_market(self, question: str, *, tick: int, min_size: int, neg_risk: bool = False) -> Market:
+    def add_market(
+        self, question: str, *, tick: int, min_size: int, neg_risk: bool = False
+    ) -> Market:
         market = Market(
             condition_id=self._hex(32),
             yes_token=self._token_id(),
@@ -217,8 +220,8 @@ class Exchange:
         """Collateral (money units) and tokens held by the account's open orders."""
         money = 0
         tokens: dict[str, int] = {}
-        for rec in self.orders.values():
-            if rec.account is not acct or rec.status != "LIVE":
+        for rec in self.live.values():
+            if rec.account is not acct:
                 continue
             o = rec.book
             if o.side is Side.BUY:
@@ -253,7 +256,9 @@ class Exchange:
 
     # ------------------------------------------------------------------ placing
 
-    def place(self, order: SignedOrder, order_id: str, api_key: str, address: str) -> dict[str, Any]:
+    def place(
+        self, order: SignedOrder, order_id: str, api_key: str, address: str
+    ) -> dict[str, Any]:
         """Place a verified signed order for ``api_key``; return the POST /order body."""
         market = self.by_token.get(order.token_id)
         if market is None:
@@ -271,8 +276,10 @@ class Exchange:
         limit = order.limit
         resting = order.order_type in ("GTC", "GTD")
         if resting:
-            if limit.denominator != 1 or int(limit) % market.tick or not (
-                market.tick <= limit <= PRICE_SCALE - market.tick
+            if (
+                limit.denominator != 1
+                or int(limit) % market.tick
+                or not (market.tick <= limit <= PRICE_SCALE - market.tick)
             ):
                 raise OrderError(
                     f"order {order_id} is invalid. Price ({_price_text(limit)}) breaks minimum "
@@ -292,7 +299,9 @@ class Exchange:
                 f"minimum: {format_size(market.min_size)}"
             )
         acct = self.account(address)
-        book = self._book_order(order_id, acct, market, order.token_id, order.side, price, order.size, limit)
+        book = self._book_order(
+            order_id, acct, market, order.token_id, order.side, price, order.size, limit
+        )
         self._check_balance(acct, book)
         rec = OrderRecord(
             book=book,
@@ -381,6 +390,7 @@ class Exchange:
         if order.remaining > 0 and rec.order_type in ("GTC", "GTD"):
             book.add(order)
             rec.status = "LIVE"
+            self.live[order.order_id] = rec
         elif order.matched > 0:
             rec.status = "MATCHED"
         else:
@@ -418,6 +428,7 @@ class Exchange:
         self._transfer(maker, fill.maker.own_price(fill.yes_price), fill.size, +1)
         if maker.book.remaining <= 0:
             maker.status = "MATCHED"
+            self.live.pop(maker.book.order_id, None)
         taker.trades.append(trade.id)
         maker.trades.append(trade.id)
         self.trades[trade.id] = trade
@@ -473,6 +484,7 @@ class Exchange:
     def _remove(self, rec: OrderRecord) -> None:
         self.markets[rec.book.market].book.remove(rec.book)
         rec.status = "CANCELED"
+        self.live.pop(rec.book.order_id, None)
         self._publish_order(rec, "CANCELLATION")
 
     def open_orders(
@@ -484,8 +496,8 @@ class Exchange:
         order_id: str | None = None,
     ) -> list[OrderRecord]:
         out = []
-        for rec in self.orders.values():
-            if rec.status != "LIVE" or rec.account.address.lower() != address.lower():
+        for rec in self.live.values():
+            if rec.account.address.lower() != address.lower():
                 continue
             if market and rec.book.market != market:
                 continue
@@ -523,8 +535,8 @@ class Exchange:
             if trade.status not in ("CONFIRMED", "FAILED"):
                 still.append(trade)
         self._live_trades = still
-        for rec in list(self.orders.values()):
-            if rec.status == "LIVE" and rec.expiration and rec.expiration - 60 <= now:
+        for rec in list(self.live.values()):
+            if rec.expiration and rec.expiration - 60 <= now:
                 before = self.markets[rec.book.market].book.levels(True)
                 self._remove(rec)
                 self._changed(self.markets[rec.book.market], before, traded=False)
@@ -532,9 +544,11 @@ class Exchange:
         for api_key, (_, seen) in list(self.heartbeats.items()):
             if now - seen > timeout:
                 del self.heartbeats[api_key]
-                owners = {r.account.address for r in self.orders.values() if r.owner == api_key}
+                owners = {r.account.address for r in self.live.values() if r.owner == api_key}
                 for address in owners:
-                    result = self.cancel(None, address, [r.book.order_id for r in self.open_orders(address)])
+                    result = self.cancel(
+                        None, address, [r.book.order_id for r in self.open_orders(address)]
+                    )
                     self.heartbeat_cancels += len(result["canceled"])
 
     def _next_status(self, trade: TradeRecord, now: float) -> None:
@@ -611,7 +625,9 @@ class Exchange:
             payload["event_type"] = "book"
             self.publisher.market([token], payload)
 
-    def _publish_changes(self, market: Market, before: tuple[dict[int, int], dict[int, int]]) -> None:
+    def _publish_changes(
+        self, market: Market, before: tuple[dict[int, int], dict[int, int]]
+    ) -> None:
         after = market.book.levels(True)
         if after == before:
             return

@@ -169,7 +169,9 @@ class Participants:
         new = 10 if market.tick == 100 else 100
         if new > market.tick:
             off_grid = [
-                o for o in market.book.orders() if o.price % new and self.exchange.orders.get(o.order_id)
+                o
+                for o in market.book.orders()
+                if o.price % new and self.exchange.orders.get(o.order_id)
             ]
             by_account: dict[str, list[str]] = {}
             for o in off_grid:

@@ -58,7 +58,9 @@ L2Handler = Callable[[web.Request, ApiKey, str], Awaitable[web.StreamResponse]]
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, separators=(",", ":")))
+    return web.json_response(
+        data, status=status, dumps=lambda d: json.dumps(d, separators=(",", ":"))
+    )
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
@@ -81,7 +83,9 @@ def _page(items: list[Any], cursor: str | None) -> dict[str, Any]:
 class Emulator:
     """A CLOB V2 venue on loopback. ``await start()``, trade, ``await stop()``."""
 
-    def __init__(self, config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.config = config or EmulatorConfig()
         self.host = host
         self.port = port
@@ -371,7 +375,7 @@ class Emulator:
         return _json(clob_market_json(market))
 
     async def _market_by_token(self, request: web.Request) -> web.StreamResponse:
-        token, market = self._token_market(request)
+        _token, market = self._token_market(request)
         if market is None:
             return _error(404, "market not found")
         return _json({"condition_id": market.condition_id, "primary_token_id": market.yes_token})
@@ -452,7 +456,9 @@ class Emulator:
         self.keys.delete(key)
         return _json("OK")
 
-    async def _closed_only(self, request: web.Request, key: ApiKey, body: str) -> web.StreamResponse:
+    async def _closed_only(
+        self, request: web.Request, key: ApiKey, body: str
+    ) -> web.StreamResponse:
         return _json({"closed_only": False})
 
     # ------------------------------------------------------------------ orders
@@ -486,7 +492,9 @@ class Emulator:
             return _error(500, "could not run the execution")
         return _json(result)
 
-    async def _post_orders(self, request: web.Request, key: ApiKey, body: str) -> web.StreamResponse:
+    async def _post_orders(
+        self, request: web.Request, key: ApiKey, body: str
+    ) -> web.StreamResponse:
         try:
             items = json.loads(body)
         except ValueError:
@@ -494,7 +502,9 @@ class Emulator:
         if not isinstance(items, list):
             return _error(400, "Invalid order payload")
         if len(items) > _MAX_BATCH:
-            return _error(400, f"Too many orders in payload: {len(items)}, max allowed: {_MAX_BATCH}")
+            return _error(
+                400, f"Too many orders in payload: {len(items)}, max allowed: {_MAX_BATCH}"
+            )
         out: list[dict[str, Any]] = []
         for item in items:
             try:
@@ -514,7 +524,9 @@ class Emulator:
                 )
         return _json(out)
 
-    async def _cancel_order(self, request: web.Request, key: ApiKey, body: str) -> web.StreamResponse:
+    async def _cancel_order(
+        self, request: web.Request, key: ApiKey, body: str
+    ) -> web.StreamResponse:
         try:
             data = json.loads(body or "{}")
         except ValueError:
@@ -524,7 +536,9 @@ class Emulator:
             return _error(400, "Invalid orderID")
         return _json(self.exchange.cancel(key.api_key, key.address, [order_id]))
 
-    async def _cancel_orders(self, request: web.Request, key: ApiKey, body: str) -> web.StreamResponse:
+    async def _cancel_orders(
+        self, request: web.Request, key: ApiKey, body: str
+    ) -> web.StreamResponse:
         try:
             ids = json.loads(body or "[]")
         except ValueError:
@@ -538,7 +552,9 @@ class Emulator:
     async def _cancel_all(self, request: web.Request, key: ApiKey, body: str) -> web.StreamResponse:
         return _json(self.exchange.cancel_all(key.address))
 
-    async def _cancel_market(self, request: web.Request, key: ApiKey, body: str) -> web.StreamResponse:
+    async def _cancel_market(
+        self, request: web.Request, key: ApiKey, body: str
+    ) -> web.StreamResponse:
         try:
             data = json.loads(body or "{}")
         except ValueError:
@@ -548,7 +564,9 @@ class Emulator:
         orders = self.exchange.open_orders(
             key.address, market=data.get("market") or None, asset_id=data.get("asset_id") or None
         )
-        return _json(self.exchange.cancel(key.api_key, key.address, [o.book.order_id for o in orders]))
+        return _json(
+            self.exchange.cancel(key.api_key, key.address, [o.book.order_id for o in orders])
+        )
 
     async def _get_order(self, request: web.Request, key: ApiKey, body: str) -> web.StreamResponse:
         rec = self.exchange.orders.get(request.match_info["order_id"])
@@ -579,7 +597,10 @@ class Emulator:
                 continue
             if q.get("market") and trade.market.condition_id != q["market"]:
                 continue
-            if q.get("asset_id") and q["asset_id"] not in (trade.taker.book.token, trade.maker.book.token):
+            if q.get("asset_id") and q["asset_id"] not in (
+                trade.taker.book.token,
+                trade.maker.book.token,
+            ):
                 continue
             if after is not None and trade.last_update < after:
                 continue
@@ -624,15 +645,21 @@ class Emulator:
             }
         )
 
-    async def _order_scoring(self, request: web.Request, key: ApiKey, body: str) -> web.StreamResponse:
+    async def _order_scoring(
+        self, request: web.Request, key: ApiKey, body: str
+    ) -> web.StreamResponse:
         return _json({"scoring": False})
 
-    async def _orders_scoring(self, request: web.Request, key: ApiKey, body: str) -> web.StreamResponse:
+    async def _orders_scoring(
+        self, request: web.Request, key: ApiKey, body: str
+    ) -> web.StreamResponse:
         try:
             ids = json.loads(body or "[]")
         except ValueError:
             return _error(400, "Invalid payload")
         return _json({str(i): False for i in ids} if isinstance(ids, list) else {})
 
-    async def _notifications(self, request: web.Request, key: ApiKey, body: str) -> web.StreamResponse:
+    async def _notifications(
+        self, request: web.Request, key: ApiKey, body: str
+    ) -> web.StreamResponse:
         return _json([])

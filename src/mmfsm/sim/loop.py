@@ -206,9 +206,9 @@ class _Run:
             if item.kind is Kind.DELIVER:
                 self._deliver(item.time_ms, item.payload)
             elif item.kind is Kind.VENUE:
-                if isinstance(item.payload, Place):
-                    self.inv.arrived(item.payload)
-                self.venue.arrive(item.time_ms, item.payload)
+                done = self.venue.arrive(item.time_ms, item.payload)
+                if done and isinstance(item.payload, Place):
+                    self.inv.arrived(item.payload)  # off the wire: it rests, traded or failed
             else:
                 item.payload(item.time_ms)
             items += 1

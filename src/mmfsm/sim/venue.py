@@ -252,12 +252,11 @@ class Venue:
 
     # ------------------------------------------------------------------ commands
 
-    def arrive(self, now: int, command: Command) -> None:
-        """A command reaches the venue."""
+    def arrive(self, now: int, command: Command) -> bool:
+        """A command reaches the venue; False if it was deferred (it will arrive again)."""
         outage = self._outage(now)
         if outage is not None:
-            self._fail(now, command, outage)
-            return
+            return self._fail(now, command, outage)
         if isinstance(command, Place):
             self._place(now, command)
         elif isinstance(command, Cancel):
@@ -268,6 +267,7 @@ class Venue:
             )
             for o in resting:
                 self._cancel(now, o.place.client_id)
+        return True
 
     def _outage(self, now: int) -> Outage | None:
         for o in self.params.outages:
@@ -275,7 +275,8 @@ class Venue:
                 return o
         return None
 
-    def _fail(self, now: int, command: Command, outage: Outage) -> None:
+    def _fail(self, now: int, command: Command, outage: Outage) -> bool:
+        """Fail a command; returns whether it is done with (False: executed at the end)."""
         self.faults += 1
         kind = type(command).__name__
         market = None if isinstance(command, CancelAll) else command.market
@@ -300,7 +301,7 @@ class Venue:
                 )
             else:  # the adapter retries a cancel: it is idempotent and it matters
                 self.sched.push(outage.end_ms, Kind.VENUE, command)
-            return
+            return isinstance(command, Place)
         fault = VenueFault(
             ts_ms=now, what=f"{kind} timed out after {outage.timeout_ms} ms", market=market
         )
@@ -308,6 +309,7 @@ class Venue:
             now + outage.timeout_ms, Kind.CALL, lambda t: self.wire.to_strategy(t, "local", fault)
         )
         self.sched.push(outage.end_ms, Kind.VENUE, command)
+        return False
 
     def _reject(self, now: int, place: Place, reason: RejectReason, message: str) -> None:
         self.rejects[reason.value] += 1

@@ -8,11 +8,11 @@ market data and our fills through two WebSocket ``Stream`` s, parsed by ``wire``
 Everything it learns becomes an Engine event handed to ``emit``; it never decides
 anything the Engine should decide. What it owns is the protocol:
 
-Start-up (``start``): API key (L1) -> markets and their ticks and minimum sizes from
-the venue -> reconciliation (``reconcile``: our old open orders cancelled and confirmed
-gone, foreign orders or unexplained holdings refuse the start, our trades replayed so
-inventory survives) -> ``MarketListed``, the replayed ``Trade`` s, REST book snapshots
--> background tasks. Any read that fails here refuses the start: an unread state is
+Start-up (``start``, with ``startup``): API key (L1) -> markets and their ticks and
+minimum sizes from the venue -> reconciliation (``reconcile``: our old open orders
+cancelled and confirmed gone, foreign orders or unexplained holdings refuse the start,
+our trades replayed so inventory survives) -> ``MarketListed``, the replayed ``Trade`` s,
+REST book snapshots -> background tasks. Any read that fails here refuses the start: an unread state is
 never an empty one.
 
 Commands (``submit``, non-blocking, one task per command): a ``Place`` is checked
@@ -46,8 +46,10 @@ import asyncio
 import contextlib
 import logging
 import math
+import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from attrs import frozen
@@ -66,7 +68,7 @@ from mmfsm.core.events import (
     TradeStatus,
     VenueFault,
 )
-from mmfsm.core.ticks import GridError, TickSize, format_price, format_size, parse_size
+from mmfsm.core.ticks import GridError, TickSize, format_price, format_size
 from mmfsm.venues.base import (
     Emit,
     MarketInfo,
@@ -77,7 +79,7 @@ from mmfsm.venues.base import (
 )
 from mmfsm.venues.clob import ClobRest
 from mmfsm.venues.netbook import NetBooks
-from mmfsm.venues.reconcile import explain_holdings, holdings, split_open_orders
+from mmfsm.venues.startup import list_markets, reconcile_at_start
 from mmfsm.venues.stream import Stream
 from mmfsm.venues.tracking import Tracked, Tracker
 from mmfsm.venues.wire import (
@@ -153,7 +155,6 @@ class ClobVenue:
         self._reject_gate: dict[tuple[str, str, str], tuple[float, float]] = {}
         self._market_ws: Stream | None = None
         self._user_ws: Stream | None = None
-        self._closing = False
 
     # ------------------------------------------------------------------ start
 
@@ -161,14 +162,20 @@ class ClobVenue:
         self._emit = emit
         try:
             creds = await self.rest.ensure_creds()
-            self.markets, books = await self._list_markets()
+            self.markets, books = await list_markets(self.rest, self.config.markets)
         except VenueError as err:
-            raise StartupRefused(f"cannot read the venue at start-up ({err}); not starting") from None
+            raise StartupRefused(
+                f"cannot read the venue at start-up ({err}); not starting"
+            ) from None
         self.index = TokenIndex(self.markets)
         self.net = NetBooks(self.index)
         for m in self.markets:
             self.ticks[m.yes_token] = self.ticks[m.no_token] = m.tick
-        restored = await self._reconcile()
+        start = await reconcile_at_start(self.rest, self.markets, self.index)
+        self.tracker.restored.update(start.restored)
+        self.cancelled_at_start = start.cancelled
+        self.restored_trades = start.trades
+        restored = start.fills
         ts = _now_ms()
         for m in self.markets:
             emit(
@@ -223,111 +230,6 @@ class ClobVenue:
         ]
         return self.markets
 
-    async def _list_markets(self) -> tuple[list[MarketInfo], list[dict[str, Any]]]:
-        wanted: list[tuple[str, str, str, str]] = []  # key, condition id, yes, no
-        if self.config.markets:
-            for mc in self.config.markets:
-                wanted.append((mc.name or mc.condition_id, mc.condition_id, mc.yes_token, mc.no_token))
-        else:
-            for i, raw in enumerate(m for m in await self.rest.markets() if m.get("active", True)):
-                tokens = {str(t.get("outcome", "")).lower(): str(t["token_id"]) for t in raw["tokens"]}
-                wanted.append((f"m{i + 1}", str(raw["condition_id"]), tokens["yes"], tokens["no"]))
-        markets: list[MarketInfo] = []
-        books: list[dict[str, Any]] = []
-        for key, cid, yes, no in wanted:
-            yes_book = await self.rest.book(yes)
-            no_book = await self.rest.book(no)
-            if yes_book.get("market") != cid or no_book.get("market") != cid:
-                raise StartupRefused(
-                    f"market {key}: the venue says token {yes} / {no} belongs to "
-                    f"{yes_book.get('market')} / {no_book.get('market')}, not {cid}; fix [[markets]]"
-                )
-            try:
-                tick = TickSize.parse(str(yes_book["tick_size"]))
-                min_size = parse_size(str(yes_book["min_order_size"]))
-            except (KeyError, GridError) as exc:
-                raise StartupRefused(f"market {key}: unreadable tick or minimum size ({exc})") from None
-            markets.append(
-                MarketInfo(
-                    key=key,
-                    condition_id=cid,
-                    yes_token=yes,
-                    no_token=no,
-                    tick=tick,
-                    min_size=min_size,
-                    neg_risk=bool(yes_book.get("neg_risk", False)),
-                )
-            )
-            yes_book["event_type"] = no_book["event_type"] = "book"
-            books += [yes_book, no_book]
-        if not markets:
-            raise StartupRefused("the venue lists no market to trade")
-        return markets, books
-
-    async def _reconcile(self) -> list[Fill]:
-        """Cancel our leftovers, refuse what we cannot explain, return fills to replay."""
-        try:
-            venue_orders = await self.rest.open_orders()
-        except VenueError as err:
-            raise StartupRefused(
-                f"cannot read open orders from the venue ({err}); refusing to start: reading "
-                "a failed answer as 'no orders' could leave a duplicate set resting"
-            ) from None
-        ours, foreign = split_open_orders(venue_orders, self.index.by_token)
-        if foreign:
-            raise StartupRefused(
-                f"{len(foreign)} open order(s) in markets this bot does not trade "
-                f"(e.g. {', '.join(foreign[:3])}); cancel them or add their markets: our "
-                "heartbeats and cancel-all would cancel them"
-            )
-        if ours:
-            log.warning(
-                "Reconcile: %d open order(s) from an earlier run in our markets; cancelling "
-                "them (the Engine does not adopt orders)",
-                len(ours),
-            )
-            try:
-                await self.rest.cancel(ours)
-                left = [o for o in await self.rest.open_orders() if o.get("id") in set(ours)]
-            except VenueError as err:
-                raise StartupRefused(f"could not cancel earlier open orders ({err})") from None
-            if left:
-                raise StartupRefused(
-                    f"{len(left)} earlier order(s) still open after cancelling "
-                    f"({', '.join(str(o.get('id')) for o in left[:3])}); refusing to start"
-                )
-            self.cancelled_at_start = len(ours)
-        fills: list[Fill] = []
-        balances: dict[str, int] = {}
-        names: dict[str, str] = {}
-        api_key = self.rest.creds.api_key
-        try:
-            for m in self.markets:
-                for trade in await self.rest.trades(market=m.condition_id):
-                    fills += [f for f in parse_fills(trade, api_key) if f.token in self.index]
-                for token, side in ((m.yes_token, "YES"), (m.no_token, "NO")):
-                    balances[token] = await self.rest.balance(token)
-                    names[token] = f"{m.key} {side}"
-        except (VenueError, WireError) as err:
-            raise StartupRefused(f"cannot read trades or balances at start-up ({err})") from None
-        problems = explain_holdings(holdings(fills), balances, names)
-        if problems:
-            raise StartupRefused(
-                "token holdings this bot cannot explain from its trades; refusing to start:\n  "
-                + "\n  ".join(problems)
-            )
-        fills.sort(key=lambda f: (f.match_time, f.trade_id))
-        for f in fills:
-            if f.order_id not in self.tracker.restored:
-                market = self.index.by_token[f.token]
-                self.tracker.restored[f.order_id] = (f"restored-{f.order_id[:12]}", market)
-        self.restored_trades = len({f.trade_id for f in fills})
-        if fills:
-            log.warning(
-                "Reconcile: replaying %d fill(s) of earlier runs into the Engine", len(fills)
-            )
-        return [f for f in fills if f.status is not TradeStatus.FAILED]
-
     # ------------------------------------------------------------------ events in
 
     def _fault(self, market: MarketInfo | None, reason: str) -> None:
@@ -339,7 +241,11 @@ class ClobVenue:
             fresh |= reason not in held
             held.add(reason)
         if fresh:
-            self._emit(VenueFault(ts_ms=_now_ms(), what=reason, market=None if market is None else market.key))
+            self._emit(
+                VenueFault(
+                    ts_ms=_now_ms(), what=reason, market=None if market is None else market.key
+                )
+            )
 
     def _release(self, reason: str) -> None:
         for m in self.markets:
@@ -460,9 +366,13 @@ class ClobVenue:
             return  # fully filled: the Engine closed it from the fills themselves
         ts = _now_ms()
         if expired:
-            self._emit(OrderExpired(ts_ms=ts, client_id=tracked.client_id, size_matched=size_matched))
+            self._emit(
+                OrderExpired(ts_ms=ts, client_id=tracked.client_id, size_matched=size_matched)
+            )
         else:
-            self._emit(OrderCancelled(ts_ms=ts, client_id=tracked.client_id, size_matched=size_matched))
+            self._emit(
+                OrderCancelled(ts_ms=ts, client_id=tracked.client_id, size_matched=size_matched)
+            )
 
     def _reject(self, tracked: Tracked, reason: RejectReason, message: str) -> None:
         if tracked.done:
@@ -472,7 +382,9 @@ class ClobVenue:
         if reason is not RejectReason.POST_ONLY:
             self._back_off(tracked)
         self._emit(
-            OrderRejected(ts_ms=_now_ms(), client_id=tracked.client_id, reason=reason, message=message)
+            OrderRejected(
+                ts_ms=_now_ms(), client_id=tracked.client_id, reason=reason, message=message
+            )
         )
         if reason is RejectReason.TICK:
             self._spawn(self._refresh_tick(tracked.market, tracked.token))
@@ -523,7 +435,9 @@ class ClobVenue:
                     if err.rate_limited:
                         self._backoff_s = min(max(self._backoff_s * 2, 0.25), 8.0)
                         self._backoff_until = time.monotonic() + self._backoff_s
-                        log.warning("venue rate limit (%s); backing off %.2fs", err.status, self._backoff_s)
+                        log.warning(
+                            "venue rate limit (%s); backing off %.2fs", err.status, self._backoff_s
+                        )
                     retryable = err.rate_limited or (retry_ambiguous and err.ambiguous)
                     if attempt >= tries or not retryable:
                         raise
@@ -650,7 +564,9 @@ class ClobVenue:
         delta = size - tracked.resting
         if delta:
             tracked.resting = size
-            for change in self.net.own(tracked.token, tracked.side, tracked.price, delta, _now_ms()):
+            for change in self.net.own(
+                tracked.token, tracked.side, tracked.price, delta, _now_ms()
+            ):
                 self._emit(change)
 
     def _signed(self, tracked: Tracked, order_id: str) -> None:
@@ -673,7 +589,9 @@ class ClobVenue:
 
     async def _resolve_lost(self, tracked: Tracked, order_id: str, err: VenueError) -> None:
         """A post whose answer was lost: ask the venue whether the order exists."""
-        log.warning("Placement of %s got no clear answer (%s); looking it up", tracked.client_id, err)
+        log.warning(
+            "Placement of %s got no clear answer (%s); looking it up", tracked.client_id, err
+        )
         try:
             state = await self._call(lambda: self.rest.order(order_id))
         except VenueError as lookup:
@@ -695,7 +613,9 @@ class ClobVenue:
             return
         if state.status in ("MATCHED", "CANCELED", "CANCELLED"):
             self._finish(
-                tracked, state.size_matched, expired=tracked.tif in (TimeInForce.FAK, TimeInForce.FOK)
+                tracked,
+                state.size_matched,
+                expired=tracked.tif in (TimeInForce.FAK, TimeInForce.FOK),
             )
 
     async def _refresh_order(self, tracked: Tracked) -> None:
@@ -752,19 +672,26 @@ class ClobVenue:
     # ------------------------------------------------------------------ background
 
     async def _poll_loop(self) -> None:
-        """The fill poll: every ``poll_s``, the trades the WebSocket may have missed."""
+        """The fill poll: every ``poll_s`` on average, the trades the WebSocket missed.
+
+        Each interval is jittered by +-25%: a fixed period would lock onto the Engine's
+        own one-second clock tick (quotes move on the tick, fills follow them), and a
+        fallback that always looks just before fills happen is the slowest one possible.
+        """
         api_key = self.rest.creds.api_key
         failures = 0
+        jitter = random.Random()
         while True:
+            interval = self.config.poll_s * jitter.uniform(0.75, 1.25)
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake_poll.wait(), timeout=self.config.poll_s)
+                await asyncio.wait_for(self._wake_poll.wait(), timeout=interval)
             self._wake_poll.clear()
             oldest = self.tracker.oldest_unsettled()
             after = int(time.time()) - 120
             if oldest is not None:
                 after = min(after, oldest - 5)
             try:
-                trades = await self._call(lambda: self.rest.trades(after=after), tries=1)
+                trades = await self._call(partial(self.rest.trades, after=after), tries=1)
             except VenueError as err:
                 failures += 1
                 if failures == 3:
@@ -797,7 +724,10 @@ class ClobVenue:
                 silent = time.monotonic() - last_ok
                 if silent > self.config.heartbeat_timeout_s and not lost:
                     lost = True
-                    log.error("no heartbeat accepted for %.0fs: the venue may have cancelled our orders", silent)
+                    log.error(
+                        "no heartbeat accepted for %.0fs: the venue may have cancelled our orders",
+                        silent,
+                    )
                     self._fault(None, "heartbeat lost")
                     self._wake_poll.set()
                 await asyncio.sleep(min(1.0, self.config.heartbeat_s))
@@ -822,7 +752,11 @@ class ClobVenue:
         stale = unknown & self._unknown_seen
         self._unknown_seen = unknown - stale
         if stale:
-            log.warning("cancelling %d open order(s) the bot does not know: %s", len(stale), sorted(stale)[:3])
+            log.warning(
+                "cancelling %d open order(s) the bot does not know: %s",
+                len(stale),
+                sorted(stale)[:3],
+            )
             with contextlib.suppress(VenueError):
                 await self._call(lambda: self.rest.cancel(sorted(stale)))
         for tracked in list(self.tracker.live()):
@@ -836,9 +770,8 @@ class ClobVenue:
             if tracked.venue_id not in listed:
                 await self._refresh_order(tracked)
             elif tracked.cancel_requested:
-                venue_id = tracked.venue_id
                 with contextlib.suppress(VenueError):
-                    await self._call(lambda: self.rest.cancel([venue_id]), tries=1)
+                    await self._call(partial(self.rest.cancel, [tracked.venue_id]), tries=1)
                 await self._refresh_order(tracked)
         for m in self.markets:
             if not self.holds.get(m.key):
@@ -869,7 +802,9 @@ class ClobVenue:
             except GridError:
                 continue
             if token in self.ticks and tick is not self.ticks[token]:
-                self._on_tick(TickSizeChanged(ts_ms=_now_ms(), market=market.key, token=token, tick=tick))
+                self._on_tick(
+                    TickSizeChanged(ts_ms=_now_ms(), market=market.key, token=token, tick=tick)
+                )
 
     async def _book(self, token: str) -> dict[str, Any]:
         return await self._call(lambda: self.rest.book(token), tries=1)
@@ -905,28 +840,53 @@ class ClobVenue:
         self._cmd_tasks.clear()
 
     async def shutdown(self) -> ShutdownReport:
-        """Cancel every order of the account and check that none is left."""
-        self._closing = True
-        for task in self._tasks:
-            task.cancel()
+        """Cancel every order of the account, collect the last fills, check none is left.
+
+        The streams and the poll keep running until the cancel is done, and one more
+        trade poll follows it: a fill matched an instant before the cancel must still
+        reach the ledger (and the audit log), or the books would disagree with the venue
+        after a clean stop.
+        """
         error = None
         cancelled = 0
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(
-                asyncio.gather(*(t.placed.wait() for t in self.tracker.live()), return_exceptions=True),
+                asyncio.gather(
+                    *(t.placed.wait() for t in self.tracker.live()), return_exceptions=True
+                ),
                 timeout=5,
             )
         try:
             result = await self._call(self.rest.cancel_all)
             cancelled = len(result.get("canceled") or [])
             await asyncio.gather(*(self._refresh_order(t) for t in list(self.tracker.live())))
-            left = [o for o in await self._call(self.rest.open_orders) if str(o.get("asset_id")) in self.index]
+            left = [
+                o
+                for o in await self._call(self.rest.open_orders)
+                if str(o.get("asset_id")) in self.index
+            ]
         except VenueError as err:
             error = str(err)
             left = []
+        await self._final_poll()
         await self._stop_tasks()
         return ShutdownReport(cancelled=cancelled, still_open=len(left), error=error)
 
+    async def _final_poll(self) -> None:
+        oldest = self.tracker.oldest_unsettled()
+        after = (
+            int(time.time()) - 120 if oldest is None else min(int(time.time()) - 120, oldest - 5)
+        )
+        try:
+            trades = await self._call(partial(self.rest.trades, after=after), tries=2)
+        except VenueError as err:
+            log.warning("last trade poll at shutdown failed (%s)", err)
+            return
+        api_key = self.rest.creds.api_key
+        for trade in trades:
+            if trade.get("market") in self.index.by_condition:
+                with contextlib.suppress(WireError):
+                    self._on_fills(parse_fills(trade, api_key), "poll")
+
     async def abort(self) -> None:
         await self._stop_tasks()
-

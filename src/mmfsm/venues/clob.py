@@ -35,7 +35,6 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from attrs import frozen
-
 from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.clob_types import (
     ApiCreds,
@@ -241,7 +240,9 @@ class ClobRest:
             response = self._client.post_order(order, kind, post_only=post_only)
             if not isinstance(response, dict):
                 raise VenueError(None, f"unexpected answer to POST /order: {response!r}")
-            return PlacedOrder(order_id=str(response.get("orderID") or holder["id"]), response=response)
+            return PlacedOrder(
+                order_id=str(response.get("orderID") or holder["id"]), response=response
+            )
 
         try:
             return await asyncio.to_thread(place)

@@ -64,10 +64,16 @@ class NetBooks:
         t.raw.update({(Side.SELL, p): s for p, s in snap.asks if s > 0})
         t.known = True
         t.shown = {lv: n for lv in t.raw if (n := self._net(t, lv)) > 0}
-        bids = sorted(((p, s) for (side, p), s in t.shown.items() if side is Side.BUY), reverse=True)
+        bids = sorted(
+            ((p, s) for (side, p), s in t.shown.items() if side is Side.BUY), reverse=True
+        )
         asks = sorted((p, s) for (side, p), s in t.shown.items() if side is Side.SELL)
         return BookSnapshot(
-            ts_ms=snap.ts_ms, market=snap.market, token=snap.token, bids=tuple(bids), asks=tuple(asks)
+            ts_ms=snap.ts_ms,
+            market=snap.market,
+            token=snap.token,
+            bids=tuple(bids),
+            asks=tuple(asks),
         )
 
     def change(self, pc: PriceChange) -> PriceChange | None:
@@ -79,7 +85,9 @@ class NetBooks:
                 t.raw.pop((side, price), None)
         return self._diff(pc.token, pc.market, pc.ts_ms, [(s, p) for s, p, _ in pc.changes])
 
-    def _diff(self, token: str, market: str, ts_ms: int, levels: list[_Level]) -> PriceChange | None:
+    def _diff(
+        self, token: str, market: str, ts_ms: int, levels: list[_Level]
+    ) -> PriceChange | None:
         t = self._token(token)
         out: list[tuple[Side, int, int]] = []
         for level in dict.fromkeys(levels):

@@ -62,9 +62,7 @@ def holdings(fills: Iterable[Fill]) -> dict[str, Holding]:
             high[fill.token] += signed
         else:
             low[fill.token] += signed
-    return {
-        t: Holding(confirmed=confirmed[t], low=low[t], high=high[t]) for t in confirmed
-    }
+    return {t: Holding(confirmed=confirmed[t], low=low[t], high=high[t]) for t in confirmed}
 
 
 def explain_holdings(

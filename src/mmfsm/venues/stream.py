@@ -79,7 +79,7 @@ class Stream:
                         got_message, reason = await self._read(ws)
                 except asyncio.CancelledError:
                     raise
-                except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                     reason = f"{type(exc).__name__}: {exc}"
                 finally:
                     self._ws = None
@@ -104,7 +104,7 @@ class Stream:
                 next_ping = now + self.ping_s
             try:
                 msg = await ws.receive(timeout=max(0.05, next_ping - now))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if msg.type is aiohttp.WSMsgType.TEXT:
                 self.last_message = time.monotonic()
@@ -113,7 +113,11 @@ class Stream:
                     self.on_text(msg.data)
                 except Exception:
                     log.exception("%s stream: message handler failed", self.name)
-            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+            elif msg.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.CLOSING,
+            ):
                 return got, "closed by server"
             elif msg.type is aiohttp.WSMsgType.ERROR:
                 return got, f"error: {ws.exception()}"

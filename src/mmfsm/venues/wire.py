@@ -193,12 +193,16 @@ def parse_price_change(msg: Mapping[str, Any], index: TokenIndex, ts_ms: int) ->
             )
         )
     return [
-        PriceChange(ts_ms=ts_ms, market=index.by_token[token].key, token=token, changes=tuple(items))
+        PriceChange(
+            ts_ms=ts_ms, market=index.by_token[token].key, token=token, changes=tuple(items)
+        )
         for token, items in grouped.items()
     ]
 
 
-def parse_tick_change(msg: Mapping[str, Any], index: TokenIndex, ts_ms: int) -> TickSizeChanged | None:
+def parse_tick_change(
+    msg: Mapping[str, Any], index: TokenIndex, ts_ms: int
+) -> TickSizeChanged | None:
     token = _str(msg, "asset_id", "tick_size_change")
     market = index.by_token.get(token)
     if market is None:
