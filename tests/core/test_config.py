@@ -37,7 +37,7 @@ from mmfsm.core.ticks import MONEY_SCALE, PRICE_SCALE, SIZE_SCALE, money_from_us
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "mmfsm.example.toml"
 
-DEFAULT_HASH = "5c9a5bf6d6a66b7fcb2b5a23eb74c998bdcbfbef49038751dc45a858146086e2"
+DEFAULT_HASH = "402e0948ab244fd6a4d5d3b0181fd6fd37297be1dc65541f6f1ff46780680141"
 """Pinned on purpose: if a change to the config's fields or defaults moves it, update it
 knowingly, since audit logs tie runs to their config by this hash."""
 
@@ -61,7 +61,7 @@ def test_defaults_are_the_risk_table_in_core_units() -> None:
     assert s.quote_model is QuoteModel.AVELLANEDA_STOIKOV
     assert s.micro_price is MicroPrice.VWMP
     assert (s.gamma, s.k, s.glft_a, s.glft_k) == (5.0, 150.0, 1.0, 0.5)
-    assert s.horizon_ms == 3_600_000
+    assert s.horizon_ms == 60_000
     assert s.min_half_spread == 50
     assert s.sigma_halflife_ms == 60_000
     assert (s.sigma_floor, s.sigma_prior) == (0.0001, 0.0005)

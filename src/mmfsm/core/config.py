@@ -381,7 +381,7 @@ class StrategyConfig:
     micro_price: MicroPrice = _text("micro_price", MicroPrice.VWMP, choices=MicroPrice)  # noqa: RUF009
     gamma: float = _float("gamma", 5.0, gt="0")
     k: float = _float("k", 150.0, gt="0")
-    horizon_ms: int = _num("horizon_s", _SECONDS, "3600", gt="0")
+    horizon_ms: int = _num("horizon_s", _SECONDS, "60", gt="0")
     glft_a: float = _float("glft_a", 1.0, gt="0")
     glft_k: float = _float("glft_k", 0.5, gt="0")
     min_half_spread: int = _num("min_half_spread", _PRICE, "0.005", ge="0", lt="0.5")
