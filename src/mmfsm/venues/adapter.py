@@ -12,8 +12,8 @@ Start-up (``start``, with ``startup``): API key (L1) -> markets and their ticks 
 minimum sizes from the venue -> reconciliation (``reconcile``: our old open orders
 cancelled and confirmed gone, foreign orders or unexplained holdings refuse the start,
 our trades replayed so inventory survives) -> ``MarketListed``, the replayed ``Trade`` s,
-REST book snapshots -> background tasks. Any read that fails here refuses the start: an unread state is
-never an empty one.
+REST book snapshots -> background tasks. Any read that fails here refuses the start:
+an unread state is never an empty one.
 
 Commands (``submit``, non-blocking, one task per command): a ``Place`` is checked
 against the venue's current tick (a price off it would be *rounded* by the client),

@@ -1,0 +1,77 @@
+"""Benchmark 1: decision latency per Engine.step (reuses latency.py), optional callgrind."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from common import REPO, ratio
+from latency import dict_book_floor, engine_latency
+
+_CG_SCRIPT = """
+import sys
+sys.path.insert(0, {bench!r})
+from latency import engine_latency
+engine_latency({markets}, int(sys.argv[1]))
+"""
+
+
+def _instructions(markets: int, n_events: int) -> int | None:
+    """Total instructions (Ir) of a run of ``n_events`` under callgrind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cg.out"
+        script = _CG_SCRIPT.format(bench=str(REPO / "tools" / "bench"), markets=markets)
+        proc = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-c",
+                script,
+                str(n_events),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if proc.returncode != 0 or not out.exists():
+            return None
+        for line in out.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    return None
+
+
+def callgrind(n_events: int) -> dict[str, Any]:
+    """Instructions per event: (run with n events - run with 0 events) / n, per market count."""
+    if shutil.which("valgrind") is None:
+        return {"available": False, "reason": "valgrind not installed"}
+    out: dict[str, Any] = {"available": True, "events": n_events}
+    for markets in (1, 50):
+        base = _instructions(markets, 0)
+        full = _instructions(markets, n_events)
+        if base is None or full is None:
+            return {"available": False, "reason": "valgrind run failed"}
+        out[f"instructions_per_event_{markets}m"] = round((full - base) / n_events)
+    return out
+
+
+def run(quick: bool, *, use_callgrind: bool = False) -> dict[str, Any]:
+    n = 3_000 if quick else 20_000
+    floor = dict_book_floor(n * 5)
+    result: dict[str, Any] = {"events_per_config": n, "baseline": {"dict_book_floor": floor}}
+    for markets in (1, 50):
+        lat = engine_latency(markets, n)
+        for kind in ("book_update", "fill"):
+            lat[kind]["p50_vs_floor"] = ratio(lat[kind]["p50_us"], floor["p50_us"])
+        result[f"{markets}_market{'s' if markets > 1 else ''}"] = lat
+    if use_callgrind:
+        result["callgrind"] = callgrind(300 if quick else 2_000)
+    else:
+        result["callgrind"] = {"available": False, "reason": "not requested (--callgrind)"}
+    return result
