@@ -118,7 +118,28 @@ class SyntheticVenue:
             for i in range(5)
             if ask + i * t <= PRICE_SCALE - t
         )
-        return BookSnapshot(ts_ms=ts_ms, market=m.market, token=m.yes, bids=bids, asks=asks)
+        # Our own resting orders are on the book, as on a real venue (the Engine takes
+        # them off again to see the others' market); a crowd that moved through one of
+        # them simply hides it here, since fills come only from the taker flow.
+        book_bids, book_asks = dict(bids), dict(asks)
+        for rest in self.resting.values():
+            p = rest.place
+            if p.market != m.market:
+                continue
+            yes_price = p.price if p.token == m.yes else PRICE_SCALE - p.price
+            size = p.size - rest.filled
+            if (p.side is Side.BUY) == (p.token == m.yes):
+                if yes_price < ask:
+                    book_bids[yes_price] = book_bids.get(yes_price, 0) + size
+            elif yes_price > bid:
+                book_asks[yes_price] = book_asks.get(yes_price, 0) + size
+        return BookSnapshot(
+            ts_ms=ts_ms,
+            market=m.market,
+            token=m.yes,
+            bids=tuple(sorted(book_bids.items(), reverse=True)),
+            asks=tuple(sorted(book_asks.items())),
+        )
 
     def second(self, ts_ms: int) -> list[Event]:
         """One second of market life: confirmations, price moves, taker flow."""

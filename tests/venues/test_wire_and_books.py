@@ -145,7 +145,7 @@ def test_order_states_and_reject_reasons() -> None:
 
 
 def test_net_books_hide_our_own_orders_on_both_tokens() -> None:
-    net = NetBooks(INDEX)
+    net = NetBooks(INDEX, subtract_own=True)
     yes = net.snapshot(
         BookSnapshot(ts_ms=1, market="m1", token="111", bids=((4800, 100),), asks=((5200, 100),))
     )
@@ -213,3 +213,10 @@ def test_forwarding_rules_and_holdings() -> None:
     assert split_open_orders(
         [{"id": "x", "asset_id": "111"}, {"id": "y", "asset_id": "9"}], ["111"]
     ) == (["x"], ["y"])
+
+
+def test_net_books_pass_the_venue_book_through_by_default() -> None:
+    """The Engine nets its own orders; the adapter must not net them a second time."""
+    net = NetBooks(INDEX)
+    assert net.own("111", Side.BUY, 4900, 10, 3) == []
+    assert net.subtract_own is False

@@ -42,19 +42,19 @@ def _instructions(markets: int, n_events: int) -> int | None:
         if proc.returncode != 0 or not out.exists():
             return None
         for line in out.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("summary:") or line.startswith("totals:"):
+            if line.startswith(("summary:", "totals:")):
                 return int(line.split()[1])
     return None
 
 
 def callgrind(n_events: int) -> dict[str, Any]:
-    """Instructions per event: (run with n events - run with 0 events) / n, per market count."""
+    """Instructions per event: (run with 100 + n events - run with 100) / n, per market count."""
     if shutil.which("valgrind") is None:
         return {"available": False, "reason": "valgrind not installed"}
     out: dict[str, Any] = {"available": True, "events": n_events}
     for markets in (1, 50):
-        base = _instructions(markets, 0)
-        full = _instructions(markets, n_events)
+        base = _instructions(markets, 100)  # setup + 100 events (0 would leave no samples)
+        full = _instructions(markets, 100 + n_events)
         if base is None or full is None:
             return {"available": False, "reason": "valgrind run failed"}
         out[f"instructions_per_event_{markets}m"] = round((full - base) / n_events)

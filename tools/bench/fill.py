@@ -34,7 +34,8 @@ def run(quick: bool) -> dict[str, Any]:
 
         bfl._Probe = Recording
         try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            sink = io.StringIO()
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 asyncio.run(asyncio.wait_for(bfl._bench(seconds, 1, 7), seconds + 60))
         finally:
             bfl._Probe = original

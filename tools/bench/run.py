@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402,F401  (sets sys.path for the tools/ modules)
+import common  # noqa: F401  (sets sys.path for the tools/ modules)
 
 NAMES = ("decision", "replay", "economy", "fill", "soak", "audit")
 
@@ -98,7 +98,8 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "-", "-"))
         out.append(("soak RSS start -> end (growth; after warm-up), MiB",
                     f"{s['rss_start_kib'] / 1024:.1f} -> {s['rss_end_kib'] / 1024:.1f} "
-                    f"(+{s['rss_growth_kib'] / 1024:.1f}; +{s['rss_growth_after_warmup_kib'] / 1024:.1f})",
+                    f"(+{s['rss_growth_kib'] / 1024:.1f}; "
+                    f"+{s['rss_growth_after_warmup_kib'] / 1024:.1f})",
                     "-", "-"))
     au = res.get("audit")
     if au:
@@ -109,13 +110,14 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                         f"no audit log {_fmt(base)}",
                         _fmt(x["ratio_steps_per_s_vs_baseline"])))
             out.append((f"audit {mode}: added to a durable step (p50/p99 us)",
-                        f"{_fmt(x['added_durable']['p50_us'])} / {_fmt(x['added_durable']['p99_us'])}",
+                        f"{_fmt(x['added_durable']['p50_us'])} / "
+                        f"{_fmt(x['added_durable']['p99_us'])}",
                         f"Engine.step p50 {_fmt(x['engine_step']['p50_us'])} us", "-"))
     return out
 
 
 def render(res: dict[str, Any]) -> str:
-    table = [("figure", "value", "baseline (same run)", "ratio")] + rows(res)
+    table = [("figure", "value", "baseline (same run)", "ratio"), *rows(res)]
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     lines = []
     for k, r in enumerate(table):
@@ -140,12 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
 
-    import audit
     import decision
     import economy
     import fill
     import replay
     import soak
+
+    import audit
 
     results: dict[str, Any] = {}
     timings: dict[str, float] = {}

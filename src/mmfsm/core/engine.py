@@ -711,9 +711,10 @@ class Engine:
         state = ms.machine.state
         if state == "halted":
             return
-        # Our own orders change between book updates (placed, cancelled, filled):
-        # judge the market as the others make it now.
-        ms.fair = fair = self._others_top(ms)
+        # The others' top as of the last book update (``_remark``). It is not recomputed
+        # on order events: our orders change between book updates, and a fair price
+        # that moved with them would feed our own quotes back into our quotes.
+        fair = ms.fair
         usable = ms.usable(self.now_ms, cfg.book_stale_ms)
         spread = fair.ask - fair.bid if fair is not None else None
         if state == "running":

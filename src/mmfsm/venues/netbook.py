@@ -8,8 +8,9 @@ cancel moves it back, and the volatility estimate, fed by that oscillation, blow
 spread up to the edges of the grid (observed against the emulator within seconds). The
 gap rule is blinded the same way: our own two quotes make any market look tight. The
 synthetic venue never showed our orders in its books, so the Engine assumes books
-without them. Until the Engine subtracts its own orders itself, the adapter does it
-here, for every book event it passes on.
+without them. The Engine now subtracts its own orders itself, so by default this class
+passes the venue's levels through unchanged (``subtract_own=False``); the netting below
+is kept for a venue whose books the Engine cannot net (set ``subtract_own=True``).
 
 ``NetBooks`` keeps, per token, the venue's raw levels (from snapshots and deltas), our
 own resting size per level, and what the Engine was last shown. Our order on token T at
@@ -48,8 +49,9 @@ class _Token:
 
 
 class NetBooks:
-    def __init__(self, index: TokenIndex) -> None:
+    def __init__(self, index: TokenIndex, *, subtract_own: bool = False) -> None:
         self.index = index
+        self.subtract_own = subtract_own
         self.tokens: dict[str, _Token] = {}
 
     def _token(self, token: str) -> _Token:
@@ -104,9 +106,14 @@ class NetBooks:
         return PriceChange(ts_ms=ts_ms, market=market, token=token, changes=tuple(out))
 
     def own(self, token: str, side: Side, price: int, delta: int, ts_ms: int) -> list[PriceChange]:
-        """Our resting size at (token, side, price) changed by ``delta``; emit corrections."""
+        """Our resting size at (token, side, price) changed by ``delta``; emit corrections.
+
+        Off unless ``subtract_own`` is set: the Engine now takes its own orders out of
+        the books itself (``Engine._others_top``, where the invariant suite sees it), and
+        taking them out twice would shrink the others' levels.
+        """
         market = self.index.by_token.get(token)
-        if market is None or delta == 0:
+        if market is None or delta == 0 or not self.subtract_own:
             return []
         other = market.no_token if token == market.yes_token else market.yes_token
         out = []

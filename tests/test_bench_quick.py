@@ -1,0 +1,80 @@
+"""The benchmarks keep working: ``tools/bench/run.py --quick`` runs and reports every figure.
+
+Figures are checked for presence and type only, never against wall-clock limits.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from numbers import Real
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data" / "polymarket-btc-15m"
+
+
+def _num(x: object) -> bool:
+    return isinstance(x, Real) and not isinstance(x, bool)
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="replay data not present")
+def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "bench" / "run.py"), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "| figure" in proc.stdout
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    for section in ("decision", "replay", "economy", "fill", "soak", "audit"):
+        assert section in doc, section
+
+    d = doc["decision"]
+    assert _num(d["baseline"]["dict_book_floor"]["p50_us"])
+    for key in ("1_market", "50_markets"):
+        for kind in ("book_update", "fill"):
+            for fig in ("p50_us", "p99_us", "max_us", "p50_vs_floor"):
+                assert _num(d[key][kind][fig]), (key, kind, fig)
+    assert "available" in d["callgrind"]
+
+    r = doc["replay"]
+    assert r["book_events"] > 0
+    assert _num(r["pipeline_book_events_per_s"])
+    assert _num(r["baseline"]["book_events_per_s"])
+    assert _num(r["ratio_pipeline_vs_engine"])
+
+    e = doc["economy"]
+    for side in (e["mmfsm"], e["baseline"]):
+        assert _num(side["api_actions_per_hour"])
+        assert _num(side["fill_rate"])
+    assert _num(e["ratio_api_actions_per_hour"])
+    assert _num(e["ratio_fill_rate"])
+
+    f = doc["fill"]
+    if f["available"]:
+        assert _num(f["websocket"]["p50_ms"])
+        assert _num(f["baseline"]["p50_ms"])
+        assert _num(f["ratio_p50_poll_vs_ws"])
+    else:
+        assert f["reason"]
+
+    s = doc["soak"]
+    for fig in ("events", "rss_start_kib", "rss_end_kib", "rss_growth_kib",
+                "invariant_violations", "simulated_s"):
+        assert _num(s[fig]), fig
+    assert s["markets"] == 20
+
+    a = doc["audit"]
+    assert _num(a["baseline"]["steps_per_s"])
+    for mode in ("sync_full", "sync_normal"):
+        assert _num(a[mode]["steps_per_s"])
+        assert _num(a[mode]["ratio_steps_per_s_vs_baseline"])
+        assert _num(a[mode]["added_durable"]["p99_us"])
