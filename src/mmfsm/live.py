@@ -41,6 +41,7 @@ from mmfsm.core.events import ClockTick, Event, OrderCancelled, Trade, TradeStat
 from mmfsm.core.orders import OrderStatus
 from mmfsm.core.ticks import format_money, format_size
 from mmfsm.logs import log_commands
+from mmfsm.runner import engine_lines
 from mmfsm.venues.base import ShutdownReport, Venue
 
 __all__ = ["LiveRunner", "LiveSummary", "StatusHandler", "StatusLine", "StepServices"]
@@ -77,18 +78,8 @@ class LiveSummary:
             f"traded {self.seconds:.0f}s: {self.events} events, {self.places} places, "
             f"{self.cancels} cancels, {engine.actions.kept} orders kept for queue priority, "
             f"{self.fills} fills",
-            f"bot {engine.bot.state}; daily P&L {format_money(engine.daily_pnl())} USD "
-            f"(realized today {format_money(engine.realized_today)})",
+            *engine_lines(engine),
         ]
-        for name, ms in sorted(engine.markets.items()):
-            exposure = engine.exposure(name)
-            lines.append(
-                f"  {name}: market {ms.machine.state}, position {ms.position.state}, "
-                f"YES {format_size(ms.ledger.yes_held)} NO {format_size(ms.ledger.no_held)}, "
-                f"net delta {format_size(ms.ledger.delta)}, worst-case exposure "
-                f"{format_size(exposure.worst)}/{format_size(exposure.limit)} shares, "
-                f"realized {format_money(ms.ledger.realized)} USD"
-            )
         if self.shutdown is not None:
             s = self.shutdown
             lines.append(

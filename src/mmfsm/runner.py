@@ -35,7 +35,25 @@ from mmfsm.logs import log_commands
 from mmfsm.ops.services import Services
 from mmfsm.synthetic import SyntheticVenue
 
-__all__ = ["RunSummary", "run_synthetic"]
+__all__ = ["RunSummary", "engine_lines", "run_synthetic"]
+
+
+def engine_lines(engine: Engine) -> list[str]:
+    """The end-of-run picture every run loop prints: the bot, then each market."""
+    lines = [
+        f"bot {engine.bot.state}; daily P&L {format_money(engine.daily_pnl())} USD "
+        f"(realized today {format_money(engine.realized_today)})"
+    ]
+    for name, ms in sorted(engine.markets.items()):
+        exposure = engine.exposure(name)
+        lines.append(
+            f"  {name}: market {ms.machine.state}, position {ms.position.state}, "
+            f"YES {format_size(ms.ledger.yes_held)} NO {format_size(ms.ledger.no_held)}, "
+            f"net delta {format_size(ms.ledger.delta)}, worst-case exposure "
+            f"{format_size(exposure.worst)}/{format_size(exposure.limit)} shares, "
+            f"realized {format_money(ms.ledger.realized)} USD"
+        )
+    return lines
 
 
 @define
@@ -54,17 +72,8 @@ class RunSummary:
             f"simulated {self.seconds}s: {self.events} events, {self.places} places, "
             f"{self.cancels} cancels, {engine.actions.kept} orders kept for queue priority, "
             f"{self.fills} fills",
-            f"bot {engine.bot.state}; daily P&L {format_money(engine.daily_pnl())} USD "
-            f"(realized today {format_money(engine.realized_today)})",
+            *engine_lines(engine),
         ]
-        for name, ms in sorted(engine.markets.items()):
-            exposure = engine.exposure(name)
-            lines.append(
-                f"  {name}: market {ms.machine.state}, position {ms.position.state}, "
-                f"net delta {format_size(ms.ledger.delta)}, worst-case exposure "
-                f"{format_size(exposure.worst)}/{format_size(exposure.limit)} shares, "
-                f"realized {format_money(ms.ledger.realized)} USD"
-            )
         return "\n".join(lines)
 
 
