@@ -8,8 +8,11 @@ the emulator run *is* the live run with a different host and a throwaway key.
   generates a throwaway wallet (never a configured key), and trades every market the
   emulator lists (or the ``[[markets]]`` of the config, if any) until the duration
   passes or Ctrl-C. The emulator signs for Amoy (chain 80002) by default, so nothing
-  signed here can be replayed on Polygon. No audit log: every emulator is a new venue,
-  and an Engine recovered from a previous one would hold markets that no longer exist.
+  signed here can be replayed on Polygon. ``--audit PATH`` records the run in a new
+  audit log (write-ahead, with the control socket beside it), and refuses a log that
+  already holds a run: every emulator is a new venue, and an Engine recovered from a
+  previous one would hold markets and orders that no longer exist. Without ``--audit``
+  the run keeps no log.
 * ``--venue polymarket --live``: credentials from the environment or a 0600 secrets
   file (``settings.load_secrets``), markets from the config (required), a confirmation
   prompt that names the account, the markets and the limits (``--no-confirm`` skips
@@ -132,6 +135,8 @@ class BotSession:
         logger: logging.Logger | None = None,
         status: StatusLine | None = None,
         on_step: Callable[[Event, Step, float], None] | None = None,
+        engine: Engine | None = None,
+        services: StepServices | None = None,
         **adapter: Any,
     ) -> None:
         from eth_account import Account
@@ -150,11 +155,16 @@ class BotSession:
             ),
             self.rest,
         )
-        self.engine = Engine(config)
+        self.engine = engine if engine is not None else Engine(config)
         if logger is None:
             logger = logging.getLogger("mmfsm.session")
         self.runner = LiveRunner(
-            self.engine, self.venue, logger=logger, status=status, on_step=on_step
+            self.engine,
+            self.venue,
+            logger=logger,
+            status=status,
+            on_step=on_step,
+            services=services,
         )
         self.task: asyncio.Task[LiveSummary] | None = None
 
@@ -193,12 +203,16 @@ async def run_emulator(
     logger: logging.Logger,
     status: StatusLine | None = None,
     out: Callable[[str], None] = print,
+    engine: Engine | None = None,
+    services: StepServices | None = None,
 ) -> tuple[Engine, LiveSummary, Emulator]:
     """Start an emulator, trade against it with a throwaway key, stop both."""
     emulator = Emulator(emulator_config)
     await emulator.start()
     try:
-        session = BotSession(emulator, config, logger=logger, status=status)
+        session = BotSession(
+            emulator, config, logger=logger, status=status, engine=engine, services=services
+        )
         out(
             f"mmfsm run: CLOB emulator at {emulator.url} ({emulator_config.markets} markets, "
             f"seed {emulator_config.seed}), throwaway wallet {session.address}, "
@@ -214,6 +228,56 @@ async def run_emulator(
         return session.engine, summary, emulator
     finally:
         await emulator.stop()
+
+
+class AuditInUse(Exception):
+    """An emulator run was pointed at an audit log that already holds a run."""
+
+
+def _run_emulator_audited(
+    args: argparse.Namespace,
+    config: Config,
+    emu_config: EmulatorConfig,
+    seconds: float,
+    logger: logging.Logger,
+    status: StatusLine | None,
+) -> tuple[Engine, LiveSummary, Emulator]:
+    """The emulator run with the live path's operations layer around it.
+
+    The log must be new: recovering an Engine from another emulator's run would bring
+    back markets and orders of a venue that is gone, and appending this run to it would
+    make one log describe two venues.
+    """
+    from mmfsm.audit.log import Sync
+    from mmfsm.ops.launch import open_services, socket_path
+
+    audit: Path = args.audit
+    if audit.exists() and audit.stat().st_size > 0:
+        raise AuditInUse(
+            f"audit log {audit} already holds a run; an emulator is a new venue every run, "
+            "so give --audit a new path"
+        )
+    with open_services(
+        config,
+        audit_path=audit,
+        control=socket_path(audit, args.socket),
+        metrics_port=args.metrics_port,
+        sync=Sync(args.audit_sync),
+        start_ms=int(time.time() * 1000),
+        logger=logger,
+    ) as launched:
+        print(f"audit log {audit}: {launched.recovered.describe()}")
+        return asyncio.run(
+            run_emulator(
+                config,
+                emu_config,
+                seconds=seconds,
+                logger=logger,
+                status=status,
+                engine=launched.engine,
+                services=launched.services,
+            )
+        )
 
 
 def _confirm_text(config: Config, address: str, args: argparse.Namespace) -> str:
@@ -280,9 +344,17 @@ def run_clob(
             )
         seconds = args.seconds if args.seconds is not None else config.run.duration_ms / 1000
         try:
-            engine, summary, emulator = asyncio.run(
-                run_emulator(config, emu_config, seconds=seconds, logger=logger, status=status)
-            )
+            if args.audit is None:
+                engine, summary, emulator = asyncio.run(
+                    run_emulator(config, emu_config, seconds=seconds, logger=logger, status=status)
+                )
+            else:
+                engine, summary, emulator = _run_emulator_audited(
+                    args, config, emu_config, seconds, logger, status
+                )
+        except AuditInUse as err:
+            print(f"mmfsm run: {err}", file=sys.stderr)
+            return 2
         except StartupRefused as err:
             print(f"mmfsm run: refusing to start: {err}", file=sys.stderr)
             return 3

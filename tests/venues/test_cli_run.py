@@ -63,3 +63,25 @@ def test_live_confirmation_names_account_markets_limits_and_no_secret(
     assert "not confirmed; nothing was sent" in captured.err
     for text in (prompt, captured.out, captured.err):
         assert key.removeprefix("0x") not in text
+
+
+def test_emulator_run_keeps_a_new_audit_log_and_refuses_an_old_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audit = tmp_path / "emulator.sqlite"
+    assert main(["run", "--seconds", "4", "--markets", "1", "--quiet", "--audit", str(audit)]) == 0
+    out = capsys.readouterr().out
+    assert f"audit log {audit}: new audit log" in out
+    assert "0 still open" in out
+    assert main(["audit", "verify", str(audit)]) == 0
+    assert "hash chain intact" in capsys.readouterr().out
+    # The log holds the run's decisions: replaying its events gives the same commands.
+    assert main(["audit", "replay", str(audit)]) == 0
+    replayed = capsys.readouterr().out
+    assert "every transition and command matches the log" in replayed
+    assert "replayed 0 events" not in replayed
+    # A second emulator run must not recover (or append to) another venue's run.
+    before = audit.read_bytes()
+    assert main(["run", "--seconds", "2", "--markets", "1", "--quiet", "--audit", str(audit)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert audit.read_bytes() == before
