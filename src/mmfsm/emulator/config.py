@@ -50,6 +50,18 @@ def _non_negative(inst: object, attr: attrs.Attribute[Any], value: float) -> Non
         raise EmulatorConfigError(f"{attr.name}: {value} must be >= 0")
 
 
+def _as_paths(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise EmulatorConfigError(f"fail_paths: {value!r} must be a list of REST paths")
+    return tuple(value)
+
+
+def _paths(inst: object, attr: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
+    for path in value:
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise EmulatorConfigError(f"{attr.name}: {path!r} is not a REST path like /data/orders")
+
+
 def _positive(inst: object, attr: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
         raise EmulatorConfigError(f"{attr.name}: {value} must be > 0")
@@ -72,6 +84,9 @@ class FaultConfig:
     * ``trade_fail``: a trade goes MATCHED -> RETRYING -> FAILED and its transfer is undone.
     * ``tick_change_s``: every this many seconds each market's tick flips between
       0.01 and 0.001, announced by ``tick_size_change``.
+    * ``fail_paths``: REST paths (``"/data/orders"``) answered 503 on every request: an
+      outage of one endpoint while the rest of the venue works, the case where a bot
+      that reads a failed fetch as an empty answer does the most harm.
     """
 
     ws_drop: float = attrs.field(default=0.0, validator=_probability)
@@ -84,6 +99,7 @@ class FaultConfig:
     trade_delay_ms: int = attrs.field(default=0, validator=_non_negative)
     trade_fail: float = attrs.field(default=0.0, validator=_probability)
     tick_change_s: float = attrs.field(default=0.0, validator=_non_negative)
+    fail_paths: tuple[str, ...] = attrs.field(default=(), converter=_as_paths, validator=_paths)
 
 
 @frozen(kw_only=True)

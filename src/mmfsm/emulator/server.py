@@ -229,6 +229,9 @@ class Emulator:
             resp = _error(429, "Too Many Requests")
             resp.headers["Retry-After"] = "1"
             return resp
+        if request.path in f.fail_paths:
+            self.requests[f"{request.method} {request.path} -> 503"] += 1
+            return _error(503, "service unavailable (injected outage of this path)")
         if f.http_5xx and self._rng.random() < f.http_5xx:
             self.requests[f"{request.method} {request.path} -> 503"] += 1
             return _error(503, "service unavailable (injected fault)")
