@@ -28,12 +28,11 @@ import sys
 from pathlib import Path
 
 from mmfsm.audit.commands import add_audit_parser
-from mmfsm.audit.log import Sync
 from mmfsm.audit.store import AuditError
 from mmfsm.core.config import ConfigError, config_hash, config_to_dict
 from mmfsm.ops.commands import add_operator_parsers
 from mmfsm.ops.control import ControlError
-from mmfsm.ops.launch import add_run_options, open_services, socket_path
+from mmfsm.ops.launch import add_run_options, services_for_run
 from mmfsm.ops.redact import Redactor
 from mmfsm.runner import run_synthetic
 from mmfsm.settings import load_config
@@ -121,14 +120,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{args.seconds}s of simulated time, config {config_hash(config)[:12]}"
     )
     audit = args.audit if args.audit is not None else Path(config.run.audit_path)
-    with open_services(
-        config,
-        audit_path=audit,
-        control=socket_path(audit, args.socket),
-        metrics_port=args.metrics_port,
-        sync=Sync(args.audit_sync),
-        start_ms=DEFAULT_START_MS,
-        logger=logger,
+    with services_for_run(
+        args, config, audit_path=audit, start_ms=DEFAULT_START_MS, logger=logger
     ) as launched:
         print(f"audit log {audit}: {launched.recovered.describe()}")
         engine, summary = run_synthetic(

@@ -248,8 +248,7 @@ def _run_emulator_audited(
     back markets and orders of a venue that is gone, and appending this run to it would
     make one log describe two venues.
     """
-    from mmfsm.audit.log import Sync
-    from mmfsm.ops.launch import open_services, socket_path
+    from mmfsm.ops.launch import services_for_run
 
     audit: Path = args.audit
     if audit.exists() and audit.stat().st_size > 0:
@@ -257,14 +256,8 @@ def _run_emulator_audited(
             f"audit log {audit} already holds a run; an emulator is a new venue every run, "
             "so give --audit a new path"
         )
-    with open_services(
-        config,
-        audit_path=audit,
-        control=socket_path(audit, args.socket),
-        metrics_port=args.metrics_port,
-        sync=Sync(args.audit_sync),
-        start_ms=int(time.time() * 1000),
-        logger=logger,
+    with services_for_run(
+        args, config, audit_path=audit, start_ms=int(time.time() * 1000), logger=logger
     ) as launched:
         print(f"audit log {audit}: {launched.recovered.describe()}")
         return asyncio.run(
@@ -419,18 +412,11 @@ def _run_live(
         if answer.strip().lower() != "yes":
             print("mmfsm run: not confirmed; nothing was sent", file=sys.stderr)
             return 2
-    from mmfsm.audit.log import Sync
-    from mmfsm.ops.launch import open_services, socket_path
+    from mmfsm.ops.launch import services_for_run
 
     audit = args.audit if args.audit is not None else Path(config.run.audit_path)
-    with open_services(
-        config,
-        audit_path=audit,
-        control=socket_path(audit, args.socket),
-        metrics_port=args.metrics_port,
-        sync=Sync(args.audit_sync),
-        start_ms=int(time.time() * 1000),
-        logger=logger,
+    with services_for_run(
+        args, config, audit_path=audit, start_ms=int(time.time() * 1000), logger=logger
     ) as launched:
         print(f"audit log {audit}: {launched.recovered.describe()}")
         try:

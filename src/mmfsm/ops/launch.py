@@ -44,7 +44,7 @@ from mmfsm.ops.metrics import Metrics
 from mmfsm.ops.redact import RedactingFilter, Redactor
 from mmfsm.ops.services import Services
 
-__all__ = ["Launched", "add_run_options", "open_services", "socket_path"]
+__all__ = ["Launched", "add_run_options", "open_services", "services_for_run", "socket_path"]
 
 
 def add_run_options(run: argparse.ArgumentParser) -> None:
@@ -145,3 +145,23 @@ def open_services(
                 metrics.close()
             if sender is not None:
                 sender.close()
+
+
+def services_for_run(
+    args: argparse.Namespace,
+    config: Config,
+    *,
+    audit_path: Path,
+    start_ms: int,
+    logger: logging.Logger,
+) -> contextlib.AbstractContextManager[Launched]:
+    """``open_services`` with the options ``add_run_options`` put on a ``run`` command."""
+    return open_services(
+        config,
+        audit_path=audit_path,
+        control=socket_path(audit_path, args.socket),
+        metrics_port=args.metrics_port,
+        sync=Sync(args.audit_sync),
+        start_ms=start_ms,
+        logger=logger,
+    )
