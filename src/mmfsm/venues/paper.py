@@ -125,6 +125,7 @@ class PaperConfig:
     seed: int = 0
     resync_s: float = 5.0
     ping_s: float = 5.0
+    use_market_ws: bool = True  # off: REST books only (tests that feed frames by hand)
 
 
 def _now_ms() -> int:
@@ -161,7 +162,10 @@ class PaperVenue:
         self._emit = emit
         try:
             self.markets, books = await list_markets(self.data, self.config.markets)
-        except VenueError as err:
+        except (VenueError, StartupRefused) as err:
+            await self.data.close()
+            if isinstance(err, StartupRefused):
+                raise
             raise StartupRefused(
                 f"cannot read the venue's markets at start-up ({err}); not starting"
             ) from None
@@ -172,6 +176,12 @@ class PaperVenue:
         for book in books:
             self._on_message(book, from_rest=True)
         self._run_due(self._now())
+        self._tasks += [
+            asyncio.create_task(self._pump()),
+            asyncio.create_task(self._resync_loop()),
+        ]
+        if not self.config.use_market_ws:
+            return self.markets
         self._stream = Stream(
             f"{self.config.ws_url}/market",
             name="market",
@@ -180,16 +190,12 @@ class PaperVenue:
                 "type": "market",
                 "initial_dump": True,
             },
-            on_text=self._on_market_text,
+            on_text=self.on_market_text,
             on_up=lambda: self._spawn(self._refresh_all()),
             on_down=lambda reason: self._fault(None, STREAM_DOWN),
             ping_s=self.config.ping_s,
         )
-        self._tasks += [
-            asyncio.create_task(self._stream.run()),
-            asyncio.create_task(self._pump()),
-            asyncio.create_task(self._resync_loop()),
-        ]
+        self._tasks.append(asyncio.create_task(self._stream.run()))
         return self.markets
 
     def _spawn(self, coro: Any) -> None:
@@ -254,7 +260,8 @@ class PaperVenue:
 
     # ------------------------------------------------------------------ market data in
 
-    def _on_market_text(self, text: str) -> None:
+    def on_market_text(self, text: str) -> None:
+        """One frame of the market channel (the stream's callback; tests feed it too)."""
         try:
             messages = frames(text)
         except WireError as err:
@@ -362,12 +369,13 @@ class PaperVenue:
         try:
             books = [await self.data.book(t) for t in (market.yes_token, market.no_token)]
         except VenueError as err:
+            if READ_FAILED not in self.holds.get(market.key, set()):
+                log.warning("book read of %s failed (%s); market held", market.key, err)
             self._fault(market, READ_FAILED)
-            log.warning("book read of %s failed (%s); market held", market.key, err)
             return
         held = self.holds.setdefault(market.key, set())
         held.discard(READ_FAILED)
-        if self._stream is not None and self._stream.state == "up":
+        if self._stream is None or self._stream.state == "up":
             held.discard(STREAM_DOWN)
         if held:
             return
