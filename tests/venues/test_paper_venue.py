@@ -74,9 +74,10 @@ class FakeData:
     async def book(self, token: str) -> dict[str, Any]:
         if self.fail:
             raise VenueError(503, "down")
-        mirror = [(f"{1 - float(p):.2f}", s) for p, s in self.yes_asks], [
-            (f"{1 - float(p):.2f}", s) for p, s in self.yes_bids
-        ]
+        mirror = (
+            [(f"{1 - float(p):.2f}", s) for p, s in self.yes_asks],
+            [(f"{1 - float(p):.2f}", s) for p, s in self.yes_bids],
+        )
         bids, asks = (self.yes_bids, self.yes_asks) if token == YES else mirror
         return {
             "market": CID,
@@ -332,7 +333,9 @@ def test_the_books_the_engine_sees_show_our_resting_orders() -> None:
         ("0.55", 10, Side.SELL, RejectReason.BALANCE),  # no YES held
     ],
 )
-def test_rejects_as_the_venue_would(price: str, size: int, side: Side, reason: RejectReason) -> None:
+def test_rejects_as_the_venue_would(
+    price: str, size: int, side: Side, reason: RejectReason
+) -> None:
     async def body(h: Harness, data: FakeData) -> None:
         h.place("x1", price, size, side=side)
         await h.until(lambda: h.of(OrderRejected), "the reject")
