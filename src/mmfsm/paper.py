@@ -28,11 +28,13 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mmfsm.core.config import Config, config_hash
-from mmfsm.core.engine import Engine
+from mmfsm.core.engine import Engine, Step
+from mmfsm.core.events import Event
 from mmfsm.core.ticks import format_size
 from mmfsm.emulator import Emulator, load_emulator_config
 from mmfsm.live import LiveRunner, LiveSummary, StatusHandler, StatusLine, StepServices
@@ -121,6 +123,7 @@ class PaperSession:
         status: StatusLine | None = None,
         engine: Engine | None = None,
         services: StepServices | None = None,
+        on_step: Callable[[Event, Step, float], None] | None = None,
         **paper: Any,
     ) -> None:
         self.venue = PaperVenue(
@@ -137,7 +140,12 @@ class PaperSession:
         self.engine = engine if engine is not None else Engine(config)
         self.logger = paper_logger(logger or logging.getLogger("mmfsm.session"))
         self.runner = LiveRunner(
-            self.engine, self.venue, logger=self.logger, services=services, status=status
+            self.engine,
+            self.venue,
+            logger=self.logger,
+            services=services,
+            status=status,
+            on_step=on_step,
         )
         self.task: asyncio.Task[LiveSummary] | None = None
 

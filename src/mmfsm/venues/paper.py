@@ -240,13 +240,23 @@ class PaperVenue:
             self._run(self.sched.pop())
 
     async def _pump(self) -> None:
+        """Run what is due, then sleep until the next item or a wake-up.
+
+        The sleep is a timer that sets the wake-up event, not ``asyncio.wait_for``: on
+        Python 3.11 a ``wait_for`` whose wait ends as the task is cancelled can swallow
+        the cancellation, and a pump that ignores its cancel hangs the shutdown.
+        """
+        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
             self._run_due(self._now())
             due = self.sched.peek_time()
             wait = 0.25 if due is None else min(0.25, max(0.0, (due - _now_ms()) / 1000))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            timer = loop.call_later(wait, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
 
     def _resting(self) -> dict[str, tuple[tuple[int, int], ...]]:
         """Our resting paper orders per market: (sequence, remaining size) of each."""
@@ -347,11 +357,14 @@ class PaperVenue:
             fresh |= reason not in held
             held.add(reason)
         if fresh:
-            self._emit(
-                VenueFault(
-                    ts_ms=self._now(), what=reason, market=None if market is None else market.key
-                )
+            # On the market channel, behind any book already on its way: a book sent
+            # before the fault must not reach the Engine after it and clear it.
+            now = self._now()
+            fault = VenueFault(
+                ts_ms=now, what=reason, market=None if market is None else market.key
             )
+            self.wire.to_strategy(now, "market", fault)
+            self._wake.set()
 
     async def _resync_loop(self) -> None:
         while True:
