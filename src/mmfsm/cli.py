@@ -9,7 +9,9 @@ Commands
 ``mmfsm run``       trade. By default against the embedded CLOB emulator (a real
                     Polymarket-protocol server on loopback, through the official client;
                     ``mmfsm.trade``); ``--venue synthetic`` runs the in-process synthetic
-                    venue in simulated time; ``--venue polymarket --live`` trades for real.
+                    venue in simulated time; ``--venue polymarket --live`` trades for real;
+                    ``--paper`` reads either CLOB's market data and fills orders in the
+                    simulator's matching model, sending none (``mmfsm.paper``).
 ``mmfsm config``    validate a config file and print its values in human units and its
                     hash (the hash that every audit record carries).
 ``mmfsm simulate``  run the Engine in the simulator: named scenarios, replays of recorded

@@ -8,6 +8,8 @@ which accounts and orders it holds.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 import attrs
@@ -176,3 +178,60 @@ def test_paper_trade_events_are_the_adapters_events() -> None:
     matched = {t.trade_id for t in trades if t.status is TradeStatus.MATCHED}
     assert confirmed
     assert confirmed <= matched
+
+
+class _EmulatorThread:
+    """The emulator on its own loop, for a CLI run that owns the main loop."""
+
+    def __init__(self) -> None:
+        self.emulator = Emulator(attrs.evolve(FAST_EMULATOR, markets=1))
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self.emulator.start())
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        assert ready.wait(30), "the emulator did not start"
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.emulator.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def test_cli_paper_on_polymarket_needs_no_key_and_reads_only_public_data(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--venue polymarket --paper`` with the emulator standing in for Polymarket's host."""
+    for name in ("MMFSM_PRIVATE_KEY", "MMFSM_API_KEY", "MMFSM_API_SECRET", "MMFSM_API_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    thread = _EmulatorThread()
+    try:
+        emu = thread.emulator
+        (market,) = emu.exchange.markets.values()
+        config = tmp_path / "paper.toml"
+        config.write_text(
+            "[risk]\ngap_recovery_s = 0\n\n[[markets]]\n"
+            f'condition_id = "{market.condition_id}"\n'
+            f'yes_token = "{market.yes_token}"\nno_token = "{market.no_token}"\n'
+            'name = "emulated"\n',
+            encoding="utf-8",
+        )
+        argv = ["run", "--paper", "--venue", "polymarket", "--seconds", "3", "--quiet"]
+        argv += ["--host", emu.url, "--ws-url", emu.ws_url, "--config", str(config)]
+        assert main(argv) == 0
+        requests = dict(emu.requests)
+    finally:
+        thread.stop()
+    out = capsys.readouterr().out
+    assert f"Market data from {emu.url} (no key)" in out
+    assert "PAPER inventory emulated" in out
+    assert requests
+    assert order_requests(requests) == 0
+    assert all(key.startswith(("GET /book ", "GET /markets ")) for key in requests), requests
