@@ -59,6 +59,7 @@ class FakeData:
         self.fail = False
         self.yes_bids = [("0.48", "100")]
         self.yes_asks = [("0.52", "100")]
+        self.timestamp: str | None = None
 
     async def markets(self) -> list[dict[str, Any]]:
         if self.fail:
@@ -79,7 +80,9 @@ class FakeData:
             [(f"{1 - float(p):.2f}", s) for p, s in self.yes_bids],
         )
         bids, asks = (self.yes_bids, self.yes_asks) if token == YES else mirror
+        stamp = {} if self.timestamp is None else {"timestamp": self.timestamp}
         return {
+            **stamp,
             "market": CID,
             "asset_id": token,
             "bids": _levels(bids),
@@ -386,6 +389,31 @@ def test_a_failed_read_is_a_fault_that_holds_the_market_until_a_fresh_read() -> 
         await h.until(lambda: len(h.of(BookSnapshot)) > books, "a fresh book")
         assert h.of(BookSnapshot)[-1].market == "m1"
         assert not h.venue.holds["m1"]
+
+    run(body, resync_s=0.05)
+
+
+@pytest.mark.parametrize(("rest_stamp", "fills"), [("1000", False), ("3000", True)])
+def test_a_rest_book_older_than_the_stream_does_not_replace_it(
+    rest_stamp: str, fills: bool
+) -> None:
+    async def body(h: Harness, data: FakeData) -> None:
+        h.place("b1", "0.50")
+        await h.until(lambda: h.of(OrderAcked), "the ack")
+        h.frame(
+            {
+                "event_type": "book",
+                "asset_id": YES,
+                "market": CID,
+                "timestamp": "2000",
+                "bids": _levels([("0.48", "100")]),
+                "asks": _levels([("0.55", "100")]),
+            }
+        )
+        data.yes_asks = [("0.49", "100")]  # through our bid: real only if it is newer
+        data.timestamp = rest_stamp
+        await asyncio.sleep(0.3)
+        assert bool(h.trades("b1")) is fills
 
     run(body, resync_s=0.05)
 

@@ -39,6 +39,10 @@ Bias, as in a replay: our orders have no market impact (the real crowd never see
 them), trade-throughs are optimistic and touches pessimistic; a trade that happened
 only because the crowd's order was there may also fill us.
 
+REST books refresh every ``resync_s`` (and release a held market), but one older, by
+the venue's timestamp, than what the stream has already said does not replace the
+stream's book: replaying a stale book could fake a trade-through.
+
 Faults: a failed REST read, or the stream going down, is a ``VenueFault`` for the
 market (all markets for the stream) and holds it: no book reaches the Engine or the
 matching until a fresh REST read releases it, so the Engine stops quoting and nothing
@@ -132,6 +136,14 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _timestamp(msg: dict[str, Any]) -> int | None:
+    """The venue's millisecond timestamp of a message, None if absent or unreadable."""
+    try:
+        return int(str(msg["timestamp"]))
+    except (KeyError, ValueError):
+        return None
+
+
 class PaperVenue:
     """A ``Venue`` that reads a real one and fills our orders in the simulator."""
 
@@ -148,6 +160,7 @@ class PaperVenue:
             VenueParams(latency=config.latency), self.wire, self.sched, config.seed
         )
         self.books: dict[str, tuple[dict[int, int], dict[int, int]]] = {}  # raw, per token
+        self.stamps: dict[str, int] = {}  # venue timestamp of each token's newest data
         self.holds: dict[str, set[str]] = {}
         self.received: Counter[str] = Counter()  # commands that reached the model, by type
         self.market_trades = 0  # last_trade_price messages run through the model
@@ -281,6 +294,12 @@ class PaperVenue:
             self._on_message(msg, from_rest=False)
         self._wake.set()
 
+    def _stamp(self, msg: dict[str, Any], tokens: Sequence[str]) -> None:
+        stamp = _timestamp(msg)
+        for token in tokens:
+            if stamp is not None and stamp > self.stamps.get(token, 0):
+                self.stamps[token] = stamp
+
     def _on_message(self, msg: dict[str, Any], *, from_rest: bool) -> None:
         now = self._now()
         kind = msg.get("event_type")
@@ -288,10 +307,19 @@ class PaperVenue:
             if kind == "book":
                 snap = parse_book(msg, self.index, now)
                 if snap is not None:
+                    stamp = _timestamp(msg)
+                    if from_rest and stamp is not None and stamp < self.stamps.get(snap.token, 0):
+                        # A REST answer older than what the stream already told us: keep
+                        # the newer book (a stale one could fake a trade-through).
+                        self._book_changed(now, snap.market, snap.token, from_rest=True)
+                        return
+                    self._stamp(msg, [snap.token])
                     self.books[snap.token] = (dict(snap.bids), dict(snap.asks))
                     self._book_changed(now, snap.market, snap.token, from_rest=from_rest)
             elif kind == "price_change":
-                for change in parse_price_change(msg, self.index, now):
+                changes = parse_price_change(msg, self.index, now)
+                self._stamp(msg, [c.token for c in changes])
+                for change in changes:
                     book = self.books.get(change.token)
                     if book is None:
                         continue  # no snapshot yet: a delta alone is not a book
