@@ -12,7 +12,9 @@ with ``--audit``, the same operations layer (``ops.launch.open_services``).
 
 Audit logs: a paper run writes one only when ``--audit PATH`` is given, and never to
 the config's ``run.audit_path``, the live bot's log: a live start recovers its Engine
-from that log, and paper inventory must never become the live bot's belief.
+from its log, and paper inventory must never become the live bot's belief. A paper
+log gets a marker file beside it (``paper_marker``); a live run refuses a log with
+one, and a paper run refuses an existing log without one.
 
 ``--venue emulator`` (the default) starts the embedded emulator as the market (its
 synthetic participants make the book and trade) and reads it exactly as it would read
@@ -50,6 +52,8 @@ __all__ = [
     "order_requests",
     "paper_lines",
     "paper_logger",
+    "paper_marker",
+    "paper_status",
     "run_paper",
 ]
 
@@ -93,7 +97,9 @@ class PaperStatusLine(StatusLine):
         super().update(f"PAPER {text}")
 
 
-def _paper_status(logger: logging.Logger, status: StatusLine | None) -> StatusLine | None:
+def paper_status(logger: logging.Logger, status: StatusLine | None) -> StatusLine | None:
+    """The run's status line, prefixed ``PAPER``; the console handler that lifts it out
+    of the way of log lines is pointed at the new one."""
     if status is None:
         return None
     paper = PaperStatusLine(status.stream)
@@ -200,8 +206,24 @@ async def _run(session: PaperSession, seconds: float | None) -> LiveSummary:
         remove()
 
 
-def _live_log(config: Config, audit: Path) -> bool:
-    return audit.resolve() == Path(config.run.audit_path).resolve()
+def paper_marker(audit: Path) -> Path:
+    """The file beside an audit log that says a paper run wrote it (a live run refuses
+    such a log, and a paper run refuses a log without one)."""
+    return Path(f"{audit}.paper")
+
+
+def _audit_refusal(config: Config, audit: Path) -> str | None:
+    if audit.resolve() == Path(config.run.audit_path).resolve():
+        return (
+            f"--paper will not write to {audit}, the live audit log (run.audit_path): a live "
+            "start would recover paper inventory; give another path"
+        )
+    if audit.exists() and not paper_marker(audit).exists():
+        return (
+            f"{audit} is not a paper run's audit log (no {paper_marker(audit).name} beside "
+            "it); a paper run will not recover from, or write into, another run's log"
+        )
+    return None
 
 
 def run_paper(
@@ -214,12 +236,9 @@ def run_paper(
     if args.venue == "polymarket" and not config.markets:
         print("mmfsm run: --venue polymarket needs [[markets]] in the config", file=sys.stderr)
         return 2
-    if args.audit is not None and _live_log(config, args.audit):
-        print(
-            f"mmfsm run: --paper will not write to {args.audit}, the live audit log "
-            "(run.audit_path): a live start would recover paper inventory; give another path",
-            file=sys.stderr,
-        )
+    refusal = None if args.audit is None else _audit_refusal(config, args.audit)
+    if refusal is not None:
+        print(f"mmfsm run: {refusal}", file=sys.stderr)
         return 2
     latency = (
         fixed_latency(args.paper_latency_ms)
@@ -227,7 +246,7 @@ def run_paper(
         else paper_latency()
     )
     seconds = args.seconds if args.seconds is not None else config.run.duration_ms / 1000
-    status = _paper_status(logger, status)
+    status = paper_status(logger, status)
     seed = args.seed if args.seed is not None else 0
     latency_text = (
         "simulated" if args.paper_latency_ms is None else f"fixed {args.paper_latency_ms} ms"
@@ -271,7 +290,7 @@ def run_paper(
             except StartupRefused as err:
                 print(f"mmfsm run: refusing to start: {err}", file=sys.stderr)
                 return 3
-            print(summary.render(session.engine))
+            print(summary.render(session.engine, where="in the paper venue"))
             for line in paper_lines(session.venue, session.engine):
                 print(line)
             if emulator is not None:
@@ -293,6 +312,10 @@ def run_paper(
     from mmfsm.audit.log import Sync
     from mmfsm.ops.launch import open_services, socket_path
 
+    paper_marker(args.audit).write_text(
+        "This audit log was written by mmfsm run --paper: no order in it reached a venue.\n",
+        encoding="utf-8",
+    )
     with open_services(
         config,
         audit_path=args.audit,

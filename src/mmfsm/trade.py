@@ -335,6 +335,16 @@ def _run_live(
     if not config.markets:
         print("mmfsm run: --venue polymarket needs [[markets]] in the config", file=sys.stderr)
         return 2
+    from mmfsm.paper import paper_marker
+
+    audit = args.audit if args.audit is not None else Path(config.run.audit_path)
+    if paper_marker(audit).exists():
+        print(
+            f"mmfsm run: {audit} is a paper run's audit log ({paper_marker(audit)}); a live "
+            "bot recovered from it would trade on paper inventory. Use another --audit path",
+            file=sys.stderr,
+        )
+        return 2
     try:
         secrets = load_secrets(os.environ, args.secrets_file)
         key = secrets.require("private_key")
@@ -370,7 +380,6 @@ def _run_live(
     from mmfsm.audit.log import Sync
     from mmfsm.ops.launch import open_services, socket_path
 
-    audit = args.audit if args.audit is not None else Path(config.run.audit_path)
     with open_services(
         config,
         audit_path=audit,

@@ -9,6 +9,8 @@ which accounts and orders it holds.
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import threading
 from pathlib import Path
 
@@ -21,8 +23,16 @@ from mmfsm.core.commands import Place
 from mmfsm.core.engine import Step
 from mmfsm.core.events import BookSnapshot, Event, Trade, TradeStatus, VenueFault
 from mmfsm.emulator import Emulator, FaultConfig
-from mmfsm.paper import ORDER_ROUTES, PaperSession, order_requests, paper_lines
+from mmfsm.live import StatusHandler, StatusLine
+from mmfsm.paper import ORDER_ROUTES, PaperSession, order_requests, paper_lines, paper_status
 from mmfsm.venues.paper import STREAM_DOWN
+
+MARKET = """
+[[markets]]
+condition_id = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+yes_token = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
+no_token = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
+"""
 
 
 def _session(emu: Emulator, **kw: object) -> PaperSession:
@@ -153,7 +163,19 @@ def test_cli_paper_run_writes_an_audit_log_that_verifies(
     assert main([*argv, "--audit", str(audit), "--audit-sync", "normal"]) == 0
     out = capsys.readouterr().out
     assert f"PAPER audit log {audit}" in out
+    assert "order(s) in the paper venue" in out
     assert main(["audit", "verify", str(audit)]) == 0
+    # A live bot will not recover from it, and it is refused before any secret is read.
+    config = tmp_path / "live.toml"
+    config.write_text(MARKET, encoding="utf-8")
+    live = ["run", "--venue", "polymarket", "--live", "--no-confirm", "--config", str(config)]
+    assert main([*live, "--audit", str(audit)]) == 2
+    assert "is a paper run's audit log" in capsys.readouterr().err
+    # And a paper run will not write into another run's log.
+    other = tmp_path / "other.sqlite"
+    other.write_bytes(b"")
+    assert main([*argv, "--audit", str(other)]) == 2
+    assert "is not a paper run's audit log" in capsys.readouterr().err
 
 
 def test_paper_trade_events_are_the_adapters_events() -> None:
@@ -235,3 +257,22 @@ def test_cli_paper_on_polymarket_needs_no_key_and_reads_only_public_data(
     assert requests
     assert order_requests(requests) == 0
     assert all(key.startswith(("GET /book ", "GET /markets ")) for key in requests), requests
+
+
+def test_the_status_line_and_its_console_handler_say_paper() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    logger = logging.getLogger("mmfsm.test.paper.status")
+    status = StatusLine(Tty())
+    handler = StatusHandler(status)
+    logger.addHandler(handler)
+    try:
+        paper = paper_status(logger, status)
+        assert paper is not None
+        assert handler.status is paper
+        paper.update("[    1s] bot running")
+        assert "PAPER [    1s] bot running" in paper.stream.getvalue()  # type: ignore[attr-defined]
+    finally:
+        logger.removeHandler(handler)
