@@ -24,6 +24,7 @@ from mmfsm.core.events import (
     OrderCancelled,
     OrderRejected,
     RejectReason,
+    TickSizeChanged,
     Trade,
     TradeStatus,
     VenueFault,
@@ -345,6 +346,37 @@ def test_rejects_as_the_venue_would(
         (rej,) = h.of(OrderRejected)
         assert (rej.client_id, rej.reason) == ("x1", reason)
         assert not h.of(OrderAcked)
+
+    run(body)
+
+
+def test_a_tick_change_reaches_the_engine_and_the_old_grid_is_rejected() -> None:
+    async def body(h: Harness, data: FakeData) -> None:
+        h.frame(
+            {
+                "event_type": "tick_size_change",
+                "asset_id": YES,
+                "market": CID,
+                "old_tick_size": "0.01",
+                "new_tick_size": "0.001",
+            }
+        )
+        await h.until(lambda: h.of(TickSizeChanged), "the tick change")
+        assert h.of(TickSizeChanged)[0].tick is TickSize.MILLI
+        h.place("b1", "0.505")  # on the new grid
+        await h.until(lambda: h.of(OrderAcked), "the ack")
+        h.frame(
+            {
+                "event_type": "tick_size_change",
+                "asset_id": YES,
+                "market": CID,
+                "old_tick_size": "0.001",
+                "new_tick_size": "0.01",
+            }
+        )
+        h.place("b2", "0.495")
+        await h.until(lambda: h.of(OrderRejected), "the reject")
+        assert [(r.client_id, r.reason) for r in h.of(OrderRejected)] == [("b2", RejectReason.TICK)]
 
     run(body)
 

@@ -37,7 +37,10 @@ How the real market fills our paper orders (the model of ``sim.replay``, plus tr
 
 Bias, as in a replay: our orders have no market impact (the real crowd never sees
 them), trade-throughs are optimistic and touches pessimistic; a trade that happened
-only because the crowd's order was there may also fill us.
+only because the crowd's order was there may also fill us. The emulator sends a
+trade before the book it changed; a venue that sends the book first makes the level's
+shrinkage count twice against the size ahead of us (once as cancels, once as the
+trade), which is optimistic too.
 
 REST books refresh every ``resync_s`` (and release a held market), but one older, by
 the venue's timestamp, than what the stream has already said does not replace the
