@@ -132,6 +132,7 @@ class PaperSession:
         on_step: Callable[[Event, Step, float], None] | None = None,
         **paper: Any,
     ) -> None:
+        recovered = {} if engine is None else {k: ms.ledger for k, ms in engine.markets.items()}
         self.venue = PaperVenue(
             PaperConfig(
                 host=host,
@@ -142,6 +143,7 @@ class PaperSession:
                 **paper,
             ),
             PublicData(host),
+            holdings=recovered,
         )
         self.engine = engine if engine is not None else Engine(config)
         self.logger = paper_logger(logger or logging.getLogger("mmfsm.session"))

@@ -276,3 +276,27 @@ def test_the_status_line_and_its_console_handler_say_paper() -> None:
         assert "PAPER [    1s] bot running" in paper.stream.getvalue()  # type: ignore[attr-defined]
     finally:
         logger.removeHandler(handler)
+
+
+def test_a_second_paper_run_on_the_same_engine_counts_its_own_fills() -> None:
+    """A restart (an Engine recovered from a paper audit log) keeps its inventory, and
+    the new run's fills are new trades to it, not repeats of the last run's ids."""
+
+    async def body(emu: Emulator) -> None:
+        first = _session(emu)
+        await first.start()
+        await wait_for(lambda: first.runner.summary.fills >= 1, 40, "a fill in the first run")
+        await first.stop()
+        engine = first.engine
+        seen = {k: len(ms.ledger.status) for k, ms in engine.markets.items()}
+        second = _session(emu, engine=engine)
+        await second.start()
+        await wait_for(lambda: second.runner.summary.fills >= 1, 40, "a fill in the second run")
+        await second.stop()
+        for key, vm in second.venue.model.markets.items():
+            ledger = engine.markets[key].ledger
+            new = sum(1 for f in second.venue.model.fills if f.market == key)
+            assert len(ledger.status) == seen[key] + new
+            assert (ledger.yes_held, ledger.no_held) == (vm.ledger.yes_held, vm.ledger.no_held)
+
+    run_with_emulator(body, attrs.evolve(FAST_EMULATOR, markets=1))  # one ledger: ids meet

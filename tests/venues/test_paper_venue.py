@@ -29,6 +29,7 @@ from mmfsm.core.events import (
     TradeStatus,
     VenueFault,
 )
+from mmfsm.core.ledger import MarketLedger
 from mmfsm.core.ticks import SIZE_SCALE, Side, TickSize, parse_price
 from mmfsm.sim.latency import LatencyModel
 from mmfsm.venues.base import StartupRefused, VenueError
@@ -198,6 +199,8 @@ def test_ack_after_the_latency_then_a_trade_through_our_price_fills_us_first() -
         await h.until(lambda: h.trades("b1"), "the fill")
         (fill,) = h.trades("b1")
         assert (fill.side, fill.price, fill.size) == (Side.BUY, 5000, 10 * SHARES)
+        assert fill.trade_id.startswith(f"{h.venue.run_id}-")  # unique across paper runs
+        assert ack.venue_id.startswith(f"{h.venue.run_id}-")
         await h.until(lambda: h.trades("b1", TradeStatus.CONFIRMED), "the settlement")
         assert h.venue.model.markets["m1"].ledger.yes_held == 10 * SHARES
         assert h.venue.status().open_orders == 0
@@ -450,6 +453,35 @@ def test_a_rest_book_older_than_the_stream_does_not_replace_it(
     run(body, resync_s=0.05)
 
 
+def test_recovered_holdings_can_be_sold() -> None:
+    async def main() -> None:
+        ledger = MarketLedger(market="m1", yes_token=YES, no_token=NO)
+        ledger.apply(
+            Trade(
+                ts_ms=1, trade_id="old", client_id="c0", market="m1", token=YES, side=Side.BUY,
+                price=4000, size=10 * SHARES, status=TradeStatus.CONFIRMED,
+            )
+        )  # fmt: skip
+        venue = PaperVenue(
+            PaperConfig(
+                host="http://fake", ws_url="ws://fake", latency=LATENCY, use_market_ws=False
+            ),
+            FakeData(),  # type: ignore[arg-type]
+            holdings={"m1": ledger},
+        )
+        h = Harness(venue)
+        await venue.start(h.events.append)
+        try:
+            h.place("s1", "0.55", side=Side.SELL)
+            await h.until(lambda: h.of(OrderAcked) or h.of(OrderRejected), "an answer")
+            assert [a.client_id for a in h.of(OrderAcked)] == ["s1"]
+            assert venue.model.markets["m1"].ledger is not ledger  # a copy
+        finally:
+            await venue.abort()
+
+    asyncio.run(main())
+
+
 def test_a_failed_read_at_start_refuses_the_start() -> None:
     async def main() -> None:
         data = FakeData()
@@ -475,6 +507,8 @@ def test_shutdown_cancels_every_paper_order_and_reports_it() -> None:
 
 def test_the_paper_venue_has_no_way_to_send_an_order() -> None:
     venue = PaperVenue(PaperConfig(host="http://x", ws_url="ws://x"), PublicData("http://x"))
+    other = PaperVenue(PaperConfig(host="http://x", ws_url="ws://x"), PublicData("http://x"))
+    assert venue.run_id != other.run_id
     assert not any(isinstance(v, ClobRest) for v in vars(venue).values())
     writes = ("post_order", "cancel", "cancel_all", "heartbeat", "ensure_creds")
     assert not [name for name in writes if hasattr(venue.data, name)]

@@ -61,17 +61,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
+import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
 from attrs import field, frozen
 
 from mmfsm.core.commands import Cancel, CancelAll, Command, Place
 from mmfsm.core.config import MarketConfig
-from mmfsm.core.events import VenueFault
+from mmfsm.core.events import OrderAcked, Trade, VenueFault
+from mmfsm.core.ledger import MarketLedger
 from mmfsm.core.ticks import PRICE_SCALE, GridError, Side, TickSize
 from mmfsm.sim.crowd import sorted_levels
 from mmfsm.sim.latency import Delivery, LatencyModel, Wire
@@ -152,9 +156,21 @@ class PaperVenue:
 
     name = "paper"
 
-    def __init__(self, config: PaperConfig, data: PublicData) -> None:
+    def __init__(
+        self,
+        config: PaperConfig,
+        data: PublicData,
+        *,
+        holdings: Mapping[str, MarketLedger] | None = None,
+    ) -> None:
+        """``holdings``: the paper inventory an Engine recovered from a paper audit log;
+        the model starts from a copy, so it can sell what the Engine believes it holds."""
         self.config = config
         self.data = data
+        self.holdings = dict(holdings or {})
+        # The model numbers its trades t1, t2, ... in every run; an Engine recovered from
+        # an earlier paper run has seen those ids and would ignore new fills under them.
+        self.run_id = f"paper-{_now_ms():x}{os.urandom(2).hex()}"
         self.markets: list[MarketInfo] = []
         self.index = TokenIndex([])
         self.sched = Scheduler(_now_ms())
@@ -188,7 +204,10 @@ class PaperVenue:
         self.index = TokenIndex(self.markets)
         now = self._now()
         for m in self.markets:
-            self.model.list_market(now, m.key, m.yes_token, m.no_token, m.tick, m.min_size)
+            vm = self.model.list_market(now, m.key, m.yes_token, m.no_token, m.tick, m.min_size)
+            held = self.holdings.get(m.key)
+            if held is not None and (held.yes_token, held.no_token) == (vm.yes, vm.no):
+                vm.ledger = copy.deepcopy(held)
         for book in books:
             self._on_message(book, from_rest=True)
         self._run_due(self._now())
@@ -235,7 +254,12 @@ class PaperVenue:
     def _run(self, item: Item) -> None:
         if item.kind is Kind.DELIVER:
             delivery: Delivery = item.payload
-            self._emit(delivery.event)
+            event = delivery.event
+            if isinstance(event, Trade):
+                event = attrs.evolve(event, trade_id=f"{self.run_id}-{event.trade_id}")
+            elif isinstance(event, OrderAcked):
+                event = attrs.evolve(event, venue_id=f"{self.run_id}-{event.venue_id}")
+            self._emit(event)
         elif item.kind is Kind.VENUE:
             command: Command = item.payload
             self.received[type(command).__name__] += 1
