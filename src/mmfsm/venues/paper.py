@@ -52,6 +52,11 @@ matching until a fresh REST read releases it, so the Engine stops quoting and no
 fills on stale data. A failed read is never an empty book. A failed read at start-up
 refuses the start.
 
+Restarts (``--audit``): the model starts from the inventory the Engine recovered
+(``holdings``), and every trade and venue order id carries this run's ``run_id``: the
+model numbers from t1 in each run, and a recovered Engine would take a new t1 for a
+duplicate of the old one and drop the fill.
+
 Shutdown runs what is still in flight (commands arrive, reports are delivered), cancels
 every resting paper order and delivers the reports at once, settlements included: the
 summary's inventory is the paper truth, stamped up to a few seconds ahead.
