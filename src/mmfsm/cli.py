@@ -106,6 +106,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     ):
         print("mmfsm run: --seconds and --markets must be > 0", file=sys.stderr)
         return 2
+    if args.venue == "synthetic" and args.paper:
+        print(
+            "mmfsm run: --paper reads a CLOB's market data (--venue emulator or polymarket); "
+            "the synthetic venue is simulated already",
+            file=sys.stderr,
+        )
+        return 2
     if args.venue != "synthetic":
         config = load_config(args.config)
         logger = _logger(quiet=args.quiet, log_file=args.log_file)

@@ -147,6 +147,8 @@ def test_cli_paper_refuses_live_and_the_live_audit_log(
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--paper", "--live"]) == 2
     assert "--paper sends no order" in capsys.readouterr().err
+    assert main(["run", "--paper", "--venue", "synthetic"]) == 2
+    assert "simulated already" in capsys.readouterr().err
     assert main(["run", "--paper", "--venue", "polymarket"]) == 2
     assert "needs [[markets]]" in capsys.readouterr().err
     assert main(["run", "--paper", "--audit", "mmfsm-audit.sqlite"]) == 2
