@@ -9,7 +9,9 @@ Commands
 ``mmfsm run``       trade. By default against the embedded CLOB emulator (a real
                     Polymarket-protocol server on loopback, through the official client;
                     ``mmfsm.trade``); ``--venue synthetic`` runs the in-process synthetic
-                    venue in simulated time; ``--venue polymarket --live`` trades for real.
+                    venue in simulated time; ``--venue polymarket --live`` trades for real;
+                    ``--paper`` reads either CLOB's market data and fills orders in the
+                    simulator's matching model, sending none (``mmfsm.paper``).
 ``mmfsm config``    validate a config file and print its values in human units and its
                     hash (the hash that every audit record carries).
 ``mmfsm simulate``  run the Engine in the simulator: named scenarios, replays of recorded
@@ -102,6 +104,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         args.markets is not None and args.markets <= 0
     ):
         print("mmfsm run: --seconds and --markets must be > 0", file=sys.stderr)
+        return 2
+    if args.venue == "synthetic" and args.paper:
+        print(
+            "mmfsm run: --paper reads a CLOB's market data (--venue emulator or polymarket); "
+            "the synthetic venue is simulated already",
+            file=sys.stderr,
+        )
         return 2
     if args.venue != "synthetic":
         config = load_config(args.config)

@@ -73,7 +73,7 @@ class LiveSummary:
     shutdown: ShutdownReport | None = None
     error: str | None = None
 
-    def render(self, engine: Engine) -> str:
+    def render(self, engine: Engine, *, where: str = "on the venue") -> str:
         lines = [
             f"traded {self.seconds:.0f}s: {self.events} events, {self.places} places, "
             f"{self.cancels} cancels, {engine.actions.kept} orders kept for queue priority, "
@@ -83,7 +83,7 @@ class LiveSummary:
         if self.shutdown is not None:
             s = self.shutdown
             lines.append(
-                f"shutdown: cancelled {s.cancelled} order(s) on the venue, {s.still_open} still "
+                f"shutdown: cancelled {s.cancelled} order(s) {where}, {s.still_open} still "
                 f"open{'' if s.error is None else f' (error: {s.error})'}"
             )
         if self.error is not None:

@@ -20,7 +20,10 @@ the emulator run *is* the live run with a different host and a throwaway key.
   write-ahead steps, control socket, metrics) around the run loop. No secret is ever
   printed: errors name variables and files, and the account is shown by address.
 
-``--paper`` (live data, no orders) is not implemented.
+* ``--paper`` (with either venue): the venue's public market data, the Engine's
+  orders filled by the simulator's matching model, nothing sent, no key loaded, no
+  ``--live`` needed. Wired in ``mmfsm.paper``, which this module only dispatches to,
+  so no object of a paper run can reach the order client built here.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ __all__ = [
     "BotSession",
     "add_clob_options",
     "attach_status",
+    "install_stop",
     "run_clob",
     "run_emulator",
 ]
@@ -69,6 +73,18 @@ def add_clob_options(run: argparse.ArgumentParser) -> None:
         help="TOML with [emulator], [participants], [faults] for --venue emulator",
     )
     run.add_argument("--live", action="store_true", help="required with --venue polymarket")
+    run.add_argument(
+        "--paper",
+        action="store_true",
+        help="paper trading: the venue's market data, fills from the simulator's matching "
+        "model, no order sent and no key needed",
+    )
+    run.add_argument(
+        "--paper-latency-ms",
+        type=int,
+        help="with --paper: one fixed delay for orders, reports and fills "
+        "(default: the simulator's latency model)",
+    )
     run.add_argument(
         "--no-confirm",
         action="store_true",
@@ -101,7 +117,7 @@ def attach_status(logger: logging.Logger, *, quiet: bool) -> StatusLine | None:
     return status
 
 
-def _install_stop(runner: LiveRunner) -> Callable[[], None]:
+def install_stop(runner: LiveRunner) -> Callable[[], None]:
     loop = asyncio.get_running_loop()
     try:
         loop.add_signal_handler(signal.SIGINT, runner.stop)
@@ -219,7 +235,7 @@ async def run_emulator(
             f"{'until Ctrl-C' if seconds is None else f'{seconds:.0f}s'}, "
             f"config {config_hash(config)[:12]}"
         )
-        remove = _install_stop(session.runner)
+        remove = install_stop(session.runner)
         try:
             await session.start(seconds)
             summary = await session.wait()
@@ -314,7 +330,7 @@ async def _run_polymarket(
     runner = LiveRunner(
         engine, venue, logger=logger, services=services, status=status, startup=startup
     )
-    remove = _install_stop(runner)
+    remove = install_stop(runner)
     try:
         return await runner.run(duration_s=args.seconds)
     finally:
@@ -324,7 +340,11 @@ async def _run_polymarket(
 def run_clob(
     args: argparse.Namespace, config: Config, logger: logging.Logger, status: StatusLine | None
 ) -> int:
-    """``mmfsm run --venue emulator|polymarket``; returns the exit status."""
+    """``mmfsm run --venue emulator|polymarket [--paper]``; returns the exit status."""
+    if args.paper:
+        from mmfsm.paper import run_paper
+
+        return run_paper(args, config, logger, status)
     if args.venue == "emulator":
         emu_config = load_emulator_config(args.emulator_config)
         if args.markets is not None or args.seed is not None:
@@ -380,6 +400,16 @@ def _run_live(
     if not config.markets:
         print("mmfsm run: --venue polymarket needs [[markets]] in the config", file=sys.stderr)
         return 2
+    from mmfsm.paper import paper_marker
+
+    audit = args.audit if args.audit is not None else Path(config.run.audit_path)
+    if paper_marker(audit).exists():
+        print(
+            f"mmfsm run: {audit} is a paper run's audit log ({paper_marker(audit)}); a live "
+            "bot recovered from it would trade on paper inventory. Use another --audit path",
+            file=sys.stderr,
+        )
+        return 2
     try:
         secrets = load_secrets(os.environ, args.secrets_file)
         key = secrets.require("private_key")
@@ -414,7 +444,6 @@ def _run_live(
             return 2
     from mmfsm.ops.launch import services_for_run
 
-    audit = args.audit if args.audit is not None else Path(config.run.audit_path)
     with services_for_run(
         args, config, audit_path=audit, start_ms=int(time.time() * 1000), logger=logger
     ) as launched:

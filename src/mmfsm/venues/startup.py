@@ -16,7 +16,7 @@ get is never read as an empty one.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from attrs import frozen
 
@@ -28,9 +28,18 @@ from mmfsm.venues.clob import ClobRest
 from mmfsm.venues.reconcile import explain_holdings, holdings, split_open_orders
 from mmfsm.venues.wire import Fill, TokenIndex, WireError, parse_fills
 
-__all__ = ["Reconciled", "list_markets", "reconcile_at_start"]
+__all__ = ["MarketReader", "Reconciled", "list_markets", "reconcile_at_start"]
 
 log = logging.getLogger("mmfsm.venue")
+
+
+class MarketReader(Protocol):
+    """The public reads ``list_markets`` needs: ``ClobRest`` or the key-less
+    ``public.PublicData`` of paper trading."""
+
+    async def markets(self) -> list[dict[str, Any]]: ...
+
+    async def book(self, token: str) -> dict[str, Any]: ...
 
 
 @frozen(kw_only=True)
@@ -44,7 +53,7 @@ class Reconciled:
 
 
 async def list_markets(
-    rest: ClobRest, configured: tuple[MarketConfig, ...]
+    rest: MarketReader, configured: tuple[MarketConfig, ...]
 ) -> tuple[list[MarketInfo], list[dict[str, Any]]]:
     """The markets to trade with the venue's tick and minimum size, and their books.
 

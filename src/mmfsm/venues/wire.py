@@ -14,8 +14,8 @@ What is read, per the fact sheet:
 * market channel ``book`` -> ``BookSnapshot`` (levels sorted best first here, whatever
   order they arrived in); ``price_change`` -> one ``PriceChange`` per asset in its
   ``price_changes`` array (size is the new total at that level, ``"0"`` removes it);
-  ``tick_size_change`` -> ``TickSizeChanged``; ``last_trade_price`` is ignored (our own
-  fills come from the user channel);
+  ``tick_size_change`` -> ``TickSizeChanged``; ``last_trade_price`` -> ``LastTrade``,
+  read by paper trading only (a live bot's own fills come from the user channel);
 * user channel ``trade`` and REST trades -> ``Fill`` records, one per order *of ours*
   in the trade: when we are the taker, the top-level fields are our fill and its id is
   the trade id; when we are a maker, our fill is our ``maker_orders`` entry (its own
@@ -41,12 +41,14 @@ from mmfsm.venues.base import MarketInfo
 
 __all__ = [
     "Fill",
+    "LastTrade",
     "OrderState",
     "TokenIndex",
     "WireError",
     "frames",
     "parse_book",
     "parse_fills",
+    "parse_last_trade",
     "parse_order_state",
     "parse_price_change",
     "parse_tick_change",
@@ -76,6 +78,17 @@ class Fill:
     size: int
     status: TradeStatus
     match_time: int
+
+
+@frozen(kw_only=True)
+class LastTrade:
+    """A ``last_trade_price``: someone traded ``size`` of ``token`` at ``price``."""
+
+    market: str
+    token: str
+    price: int
+    size: int
+    side: Side
 
 
 @frozen(kw_only=True)
@@ -212,6 +225,22 @@ def parse_tick_change(
     except GridError as exc:
         raise WireError("tick_size_change", "new_tick_size", str(exc)) from None
     return TickSizeChanged(ts_ms=ts_ms, market=market.key, token=token, tick=tick)
+
+
+def parse_last_trade(msg: Mapping[str, Any], index: TokenIndex) -> LastTrade | None:
+    """A ``last_trade_price`` message; None for a token we do not trade."""
+    kind = "last_trade_price"
+    token = _str(msg, "asset_id", kind)
+    market = index.by_token.get(token)
+    if market is None:
+        return None
+    return LastTrade(
+        market=market.key,
+        token=token,
+        price=_price(msg.get("price"), kind, "price"),
+        size=_size(msg.get("size"), kind, "size"),
+        side=_side(msg.get("side"), kind, "side"),
+    )
 
 
 def _status(msg: Mapping[str, Any], kind: str) -> TradeStatus:
