@@ -193,6 +193,8 @@ class Engine:
         self.halt_cause: str | None = None
         self._out: list[Command] = []
         self._deadlines: dict[str, int] = {}  # market -> next time-based deadline
+        self._next_due = _NEVER  # min(self._deadlines.values()), kept up to date
+        self._unrealized_total = 0  # sum(ms.unrealized for every market)
 
     # ------------------------------------------------------------------ public API
 
@@ -209,8 +211,19 @@ class Engine:
             scope = self._add_due(scope)
             self._judge(scope)
             self._quote(scope)
+            deadlines = self._deadlines
             for ms in scope:
-                self._deadlines[ms.market] = self._deadline(ms)
+                name = ms.market
+                due = self._deadline(ms)
+                old = deadlines.get(name)
+                deadlines[name] = due
+                if due <= self._next_due:
+                    self._next_due = due
+                elif old == self._next_due:
+                    # The market that held the earliest deadline moved it later: only
+                    # then is a scan needed, so the per-event cost does not grow with
+                    # the number of markets.
+                    self._next_due = min(deadlines.values())
         except Exception as exc:
             self._fault(exc)
         return Step(commands=tuple(self._out), transitions=tuple(self._recorder.records))
@@ -221,7 +234,7 @@ class Engine:
         Time moves on with any event, and an event about one market must not leave
         another's expired unwind, age or staleness unjudged until the next clock tick.
         """
-        if not self._deadlines or self.now_ms < min(self._deadlines.values()):
+        if self.now_ms < self._next_due:
             return scope
         names = {ms.market for ms in scope}
         due = [
@@ -276,7 +289,7 @@ class Engine:
         )
 
     def daily_pnl(self) -> int:
-        return self.realized_today + sum(ms.unrealized for ms in self.markets.values())
+        return self.realized_today + self._unrealized_total
 
     # ------------------------------------------------------------------ plumbing
 
@@ -411,6 +424,12 @@ class Engine:
             self._remark(ms)
         return (ms,)
 
+    def _set_unrealized(self, ms: MarketState, value: int) -> None:
+        # The total is kept as it changes: the breaker reads it every step, and a sum
+        # over markets would make every step cost more with more markets.
+        self._unrealized_total += value - ms.unrealized
+        ms.unrealized = value
+
     def _nothing_due(self, ms: MarketState) -> bool:
         """True when only a top-of-book change could make this market decide anew."""
         if ms.machine.state != "running" or not ms.yes_book.trusted:
@@ -435,7 +454,7 @@ class Engine:
             ms.sigma.update(self.now_ms, ms.mark / PRICE_SCALE)
             if ms.stoikov is not None:
                 ms.stoikov.update(top.bid, top.bid_size, top.ask, top.ask_size, int(ms.tick))
-        ms.unrealized = ms.ledger.unrealized(ms.mark)
+        self._set_unrealized(ms, ms.ledger.unrealized(ms.mark))
 
     def _others_top(self, ms: MarketState) -> Top | None:
         """The YES book's top without our own resting orders, or None if a side is empty.
@@ -612,7 +631,7 @@ class Engine:
             )
         if outcome.applied:
             if ms.mark is not None:
-                ms.unrealized = ms.ledger.unrealized(ms.mark)
+                self._set_unrealized(ms, ms.ledger.unrealized(ms.mark))
             verb = "Fill detected" if outcome.applied > 0 else "Fill reversed (FAILED)"
             self._log(
                 Severity.INFO,
@@ -772,12 +791,6 @@ class Engine:
             ms.opened_ms = ms.unwind_started_ms = None
             return
         pnl = ms.position_pnl()
-        inputs = {
-            "pnl": format_money(pnl),
-            "delta": delta,
-            "mark": ms.mark,
-            "avg_entry": ms.ledger.avg_entry,
-        }
         loss = risk.loss_beyond_limit(pnl, cfg)
         if state == "inventory_held":
             guards = []
@@ -790,17 +803,21 @@ class Engine:
             ):
                 guards.append("adverse_move_beyond_limit")
             if guards:
-                target = self._fire(pos, "risk_breach", guards, **inputs)
+                target = self._fire(pos, "risk_breach", guards, **self._pos_inputs(ms, pnl))
                 self._entered(ms, target, guards)
             return
         if state == "passive_unwind":
             if loss:
-                target = self._fire(pos, "risk_breach", ("loss_beyond_limit",), **inputs)
+                target = self._fire(
+                    pos, "risk_breach", ("loss_beyond_limit",), **self._pos_inputs(ms, pnl)
+                )
                 self._entered(ms, target, ["loss_beyond_limit"])
             elif ms.unwind_started_ms is not None and risk.unwind_expired(
                 ms.unwind_started_ms, self.now_ms, cfg
             ):
-                target = self._fire(pos, "unwind_timeout", ("unwind_expired",), **inputs)
+                target = self._fire(
+                    pos, "unwind_timeout", ("unwind_expired",), **self._pos_inputs(ms, pnl)
+                )
                 self._alert(
                     Severity.WARNING,
                     f"Passive unwinding timeout: not flat after "
@@ -808,6 +825,17 @@ class Engine:
                     ms.market,
                 )
                 self._entered(ms, target, ["unwind_expired"])
+
+    @staticmethod
+    def _pos_inputs(ms: MarketState, pnl: int) -> dict[str, object]:
+        # Built only when a transition fires: formatting money on every judged event
+        # was a large share of a quiet step.
+        return {
+            "pnl": format_money(pnl),
+            "delta": ms.ledger.delta,
+            "mark": ms.mark,
+            "avg_entry": ms.ledger.avg_entry,
+        }
 
     def _entered(self, ms: MarketState, target: str, guards: list[str]) -> None:
         if target == "force_exit":
