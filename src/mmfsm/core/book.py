@@ -241,17 +241,13 @@ class Book:
             new_bids = self.bids
             best_bid = self.best_bid
         else:
-            new_bids = _fast_side(bids, self.grid)
-            if new_bids is None:
-                new_bids = self._validated_side("bids", bids)
+            new_bids = _fast_side(bids, self.grid) or self._validated_side("bids", bids)
             best_bid = max(new_bids, default=None)
         if asks is self._snap_asks and same_grid:
             new_asks = self.asks
             best_ask = self.best_ask
         else:
-            new_asks = _fast_side(asks, self.grid)
-            if new_asks is None:
-                new_asks = self._validated_side("asks", asks)
+            new_asks = _fast_side(asks, self.grid) or self._validated_side("asks", asks)
             best_ask = min(new_asks, default=None)
         self._check_uncrossed(best_bid, best_ask)
         self.bids = new_bids
