@@ -148,6 +148,11 @@ class _OrdersOf:
 _NEVER = 2**63  # a deadline that never comes
 
 
+def _silent_state(ms: MarketState) -> tuple[int | None, int, int]:
+    """What a pass may change without saying so (``_retry_offset``, gap recovery)."""
+    return (ms.band_since_ms, ms.retry[Purpose.BID].attempts, ms.retry[Purpose.ASK].attempts)
+
+
 def _first_other(book: Book, side: Side, own: dict[int, int]) -> tuple[int, int] | None:
     """Best level of ``side`` with size left once our own size there is taken off."""
     best = book.best_bid if side is Side.BUY else book.best_ask
@@ -194,6 +199,9 @@ class Engine:
         self._out: list[Command] = []
         self._deadlines: dict[str, int] = {}  # market -> next time-based deadline
         self._next_due = _NEVER  # min(self._deadlines.values()), kept up to date
+        self._touched_all = False  # this step changed every market (halt, cancel all)
+        self._quote_kept: list[int] = []  # per market of the last _quote: orders kept
+        self._quote_noisy: list[bool] = []  # and whether it sent or logged anything
         self._unrealized_total = 0  # sum(ms.unrealized for every market)
 
     # ------------------------------------------------------------------ public API
@@ -203,16 +211,39 @@ class Engine:
 
     def step(self, event: Event) -> Step:
         self._out = []
-        self._recorder.records = []
+        records: list[TransitionRecord] = []
+        self._recorder.records = records
         try:
-            self.now_ms = max(self.now_ms, event.ts_ms)
+            self.now_ms = now = max(self.now_ms, event.ts_ms)
             self._roll_day()
+            self._touched_all = False
             scope = list(self._absorb(event))
+            if type(event) is not ClockTick:
+                for ms in scope:
+                    ms.quiet_until = 0
             scope = self._add_due(scope)
-            self._judge(scope)
-            self._quote(scope)
-            deadlines = self._deadlines
+            # A market whose last pass was quiet, untouched since, is skipped until the
+            # first moment a time rule could decide anew (``_quiet_until``): a clock
+            # tick then costs a compare per market, not a judge and quote pass.
+            passes: list[MarketState] = []
             for ms in scope:
+                if ms.quiet_until > now:
+                    self.actions.kept += ms.quiet_kept
+                else:
+                    passes.append(ms)
+            before = [_silent_state(ms) for ms in passes]
+            noisy = self._judge(passes, records)
+            self._quote(passes)
+            kept, quote_noisy = self._quote_kept, self._quote_noisy
+            if not self._touched_all:
+                for i, ms in enumerate(passes):
+                    if noisy[i] or quote_noisy[i] or _silent_state(ms) != before[i]:
+                        ms.quiet_until = 0
+                    else:
+                        ms.quiet_until = self._quiet_until(ms)
+                        ms.quiet_kept = kept[i]
+            deadlines = self._deadlines
+            for ms in passes:
                 name = ms.market
                 due = self._deadline(ms)
                 old = deadlines.get(name)
@@ -243,6 +274,42 @@ class Engine:
             if name not in names and self._deadlines.get(name, 0) <= self.now_ms
         ]
         return scope + due
+
+    def _quiet_until(self, ms: MarketState) -> int:
+        """The first event time at which a quiet pass of ``ms`` might not be quiet.
+
+        Every time a judge or quote pass reads: staleness, gap recovery, position age,
+        unwind timeout, exit and post-only retry times, and the quote model's horizon
+        once the market's end is nearer than it. Before then, with nothing about the
+        market changed, the pass would decide exactly what it decided last time.
+        """
+        cfg = self._config.risk
+        now = self.now_ms
+        until = _NEVER
+        last = ms.yes_book.last_update_ms
+        if last is not None:
+            until = last + cfg.book_stale_ms + 1
+        if ms.band_since_ms is not None:
+            until = min(until, ms.band_since_ms + cfg.gap_recovery_ms)
+        if ms.opened_ms is not None:
+            until = min(until, ms.opened_ms + cfg.max_position_age_ms + 1)
+        if ms.unwind_started_ms is not None:
+            until = min(until, ms.unwind_started_ms + cfg.unwind_timeout_ms + 1)
+        if ms.exit_due_ms > now:
+            until = min(until, ms.exit_due_ms)
+        for retry in ms.retry.values():
+            if retry.due_ms > now:
+                until = min(until, retry.due_ms)
+            if retry.cooldown_until_ms > now:
+                until = min(until, retry.cooldown_until_ms)
+        if ms.end_ms is not None:
+            until = min(until, ms.end_ms - self._config.strategy.horizon_ms)
+        return until
+
+    def _invalidate_all(self) -> None:
+        self._touched_all = True
+        for ms in self.markets.values():
+            ms.quiet_until = 0
 
     def _deadline(self, ms: MarketState) -> int:
         """The earliest event time at which a time-based rule may decide anew."""
@@ -402,6 +469,7 @@ class Engine:
             known.venue_fault = f"book for unknown asset_id {event.token}"
             return (known,)
         yes = ms.yes_book
+        fault = ms.venue_fault
         before = (yes.trusted, yes.best_bid, yes.best_bid_size, yes.best_ask, yes.best_ask_size)
         try:
             if isinstance(event, BookSnapshot):
@@ -413,7 +481,7 @@ class Engine:
         except BookError as err:
             self._alert(Severity.WARNING, f"Book message rejected: {err}", ms.market)
         after = (yes.trusted, yes.best_bid, yes.best_bid_size, yes.best_ask, yes.best_ask_size)
-        if after == before and self._nothing_due(ms):
+        if after == before and fault == ms.venue_fault and self._nothing_due(ms):
             # Depth moved below the top (or the NO book moved): every input of the risk
             # rules and the quote model is what it was, so this step would decide the
             # same as the last one. Skipping it is the hot path's biggest saving. The
@@ -663,6 +731,7 @@ class Engine:
             self._alert(Severity.WARNING, f"Halt for unknown market {event.market}")
             return ()
         ms.halted_by_operator = True
+        ms.quiet_until = 0
         if ms.machine.state != "halted":
             self._fire(ms.machine, "halt", reason=event.reason)
             self._cancel_market(ms, f"operator halt: {event.reason}")
@@ -690,6 +759,7 @@ class Engine:
             return ()
         ms = target
         ms.halted_by_operator = False
+        ms.quiet_until = 0
         if self.bot.state == "halted":
             self._alert(Severity.WARNING, f"Market {ms.market} stays halted: the bot is halted")
             return ()
@@ -718,12 +788,16 @@ class Engine:
 
     # ------------------------------------------------------------------ judge
 
-    def _judge(self, scope: Iterable[MarketState]) -> None:
-        markets = list(scope)
-        for ms in markets:
+    def _judge(self, scope: list[MarketState], records: list[TransitionRecord]) -> list[bool]:
+        """Judge each market, then the bot; per market, whether it said or moved anything."""
+        noisy = []
+        for ms in scope:
+            said = len(self._out) + len(records)
             self._judge_market(ms)
             self._judge_position(ms)
+            noisy.append(len(self._out) + len(records) != said)
         self._judge_bot()
+        return noisy
 
     def _judge_market(self, ms: MarketState) -> None:
         cfg = self._config.risk
@@ -878,6 +952,7 @@ class Engine:
             )
 
     def _halt_markets(self) -> None:
+        self._invalidate_all()
         for ms in self.markets.values():
             if ms.machine.state != "halted":
                 self._fire(ms.machine, "halt", reason="bot halted")
@@ -885,6 +960,7 @@ class Engine:
     # ------------------------------------------------------------------ orders out
 
     def _mark_all_cancelling(self) -> None:
+        self._invalidate_all()
         for order in self.orders:
             if order.live:
                 order.status = OrderStatus.PENDING_CANCEL
@@ -936,25 +1012,37 @@ class Engine:
 
     # ------------------------------------------------------------------ quote
 
-    def _quote(self, scope: Iterable[MarketState]) -> None:
+    def _quote(self, scope: list[MarketState]) -> None:
+        """Quote each market; per market, note the orders kept and whether it sent any."""
+        self._quote_kept = kept = [0] * len(scope)
+        self._quote_noisy = noisy = [False] * len(scope)
         if self.bot.state != "running":
             return
-        for ms in scope:
-            if ms.machine.state == "halted":
-                continue
-            pos = ms.position.state
-            if pos == "force_exit":
-                self._force_exit(ms)
-                continue
-            if ms.machine.state != "running":
-                continue
-            book = _OrdersOf(ms, self.orders)
-            if pos == "passive_unwind":
-                bid, ask = unwind_intents(ms, self.now_ms, self._config.risk.post_only_max_retries)
-            else:
-                bid, ask = self._two_sided(ms, book)
-            self._reconcile(ms, Purpose.BID, bid, book)
-            self._reconcile(ms, Purpose.ASK, ask, book)
+        actions = self.actions
+        records = self._recorder.records
+        for i, ms in enumerate(scope):
+            said = len(self._out) + len(records)
+            was_kept = actions.kept
+            self._quote_market(ms)
+            kept[i] = actions.kept - was_kept
+            noisy[i] = len(self._out) + len(records) != said
+
+    def _quote_market(self, ms: MarketState) -> None:
+        if ms.machine.state == "halted":
+            return
+        pos = ms.position.state
+        if pos == "force_exit":
+            self._force_exit(ms)
+            return
+        if ms.machine.state != "running":
+            return
+        book = _OrdersOf(ms, self.orders)
+        if pos == "passive_unwind":
+            bid, ask = unwind_intents(ms, self.now_ms, self._config.risk.post_only_max_retries)
+        else:
+            bid, ask = self._two_sided(ms, book)
+        self._reconcile(ms, Purpose.BID, bid, book)
+        self._reconcile(ms, Purpose.ASK, ask, book)
 
     def _two_sided(self, ms: MarketState, book: _OrdersOf) -> tuple[Intent | None, Intent | None]:
         # Room for each side as if that side's own live orders were gone, so a kept
