@@ -218,7 +218,9 @@ class Engine:
             self._roll_day()
             self._touched_all = False
             scope = list(self._absorb(event))
-            if type(event) is not ClockTick:
+            if type(event) is not ClockTick and type(event) is not OrderAcked:
+                # An ack only moves an order from pending to working, which no judge or
+                # quote pass tells apart: a quiet market stays quiet through it.
                 for ms in scope:
                     ms.quiet_until = 0
             scope = self._add_due(scope)
@@ -286,23 +288,28 @@ class Engine:
         cfg = self._config.risk
         now = self.now_ms
         until = _NEVER
+        halted = ms.machine.state == "halted"
         last = ms.yes_book.last_update_ms
-        if last is not None:
+        if last is not None and not halted:
             until = last + cfg.book_stale_ms + 1
         if ms.band_since_ms is not None:
             until = min(until, ms.band_since_ms + cfg.gap_recovery_ms)
-        if ms.opened_ms is not None:
+        pos = ms.position.state
+        # Each position state reads its own clock only (as ``_judge_position`` does).
+        if pos == "inventory_held" and ms.opened_ms is not None:
             until = min(until, ms.opened_ms + cfg.max_position_age_ms + 1)
-        if ms.unwind_started_ms is not None:
+        elif pos == "passive_unwind" and ms.unwind_started_ms is not None:
             until = min(until, ms.unwind_started_ms + cfg.unwind_timeout_ms + 1)
-        if ms.exit_due_ms > now:
+        elif pos == "force_exit" and ms.exit_due_ms > now:
             until = min(until, ms.exit_due_ms)
-        for retry in ms.retry.values():
-            if retry.due_ms > now:
-                until = min(until, retry.due_ms)
-            if retry.cooldown_until_ms > now:
-                until = min(until, retry.cooldown_until_ms)
-        if ms.end_ms is not None:
+        if not halted:
+            for retry in ms.retry.values():
+                if retry.due_ms > now:
+                    until = min(until, retry.due_ms)
+                if retry.cooldown_until_ms > now:
+                    until = min(until, retry.cooldown_until_ms)
+        if ms.end_ms is not None and not halted and self.bot.state == "running":
+            # Only a quote computed from the model reads the time to the market's end.
             until = min(until, ms.end_ms - self._config.strategy.horizon_ms)
         return until
 
