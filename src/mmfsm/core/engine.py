@@ -228,9 +228,12 @@ class Engine:
             # first moment a time rule could decide anew (``_quiet_until``): a clock
             # tick then costs a compare per market, not a judge and quote pass.
             passes: list[MarketState] = []
+            renew: list[MarketState] = []  # deadline to recompute, as a pass would
             for ms in scope:
                 if ms.quiet_until > now:
                     self.actions.kept += ms.quiet_kept
+                    if ms.deadline_moved:
+                        renew.append(ms)
                 else:
                     passes.append(ms)
             before = [_silent_state(ms) for ms in passes]
@@ -245,7 +248,10 @@ class Engine:
                         ms.quiet_until = self._quiet_until(ms)
                         ms.quiet_kept = kept[i]
             deadlines = self._deadlines
+            if renew:
+                passes += renew
             for ms in passes:
+                ms.deadline_moved = False
                 name = ms.market
                 due = self._deadline(ms)
                 old = deadlines.get(name)
@@ -302,12 +308,13 @@ class Engine:
             until = min(until, ms.unwind_started_ms + cfg.unwind_timeout_ms + 1)
         elif pos == "force_exit" and ms.exit_due_ms > now:
             until = min(until, ms.exit_due_ms)
-        if not halted:
-            for retry in ms.retry.values():
-                if retry.due_ms > now:
-                    until = min(until, retry.due_ms)
-                if retry.cooldown_until_ms > now:
-                    until = min(until, retry.cooldown_until_ms)
+        # Retry times count even while halted: ``_deadline`` reads them, and it must
+        # come out the same for a skipped market as for a judged one.
+        for retry in ms.retry.values():
+            if retry.due_ms > now:
+                until = min(until, retry.due_ms)
+            if retry.cooldown_until_ms > now:
+                until = min(until, retry.cooldown_until_ms)
         if ms.end_ms is not None and not halted and self.bot.state == "running":
             # Only a quote computed from the model reads the time to the market's end.
             until = min(until, ms.end_ms - self._config.strategy.horizon_ms)
@@ -494,6 +501,9 @@ class Engine:
             # same as the last one. Skipping it is the hot path's biggest saving. The
             # live quotes are kept as they are, as a full step would have kept them.
             self.actions.kept += self.orders.live_quotes(ms.market)
+            # The book's update time moved, so its staleness deadline will, at the next
+            # pass; a quiet market skipped then must still have it recomputed.
+            ms.deadline_moved = True
             return ()
         if book is yes:
             self._remark(ms)

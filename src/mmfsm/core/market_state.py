@@ -81,6 +81,7 @@ class MarketState:
     # that changes the market resets it to 0.
     quiet_until: int = 0
     quiet_kept: int = 0
+    deadline_moved: bool = False  # an input of ``Engine._deadline`` changed unjudged
     retry: dict[Purpose, SlotRetry] = field(
         factory=lambda: {Purpose.BID: SlotRetry(), Purpose.ASK: SlotRetry()}
     )

@@ -29,7 +29,7 @@ from mmfsm.core.commands import TimeInForce
 from mmfsm.core.config import Config
 from mmfsm.core.market_state import MarketState
 from mmfsm.core.orders import Purpose
-from mmfsm.core.quotes import QuoteParams, compute_quotes, weighted_mid
+from mmfsm.core.quotes import QuoteParams, quote_bid_ask, weighted_mid
 from mmfsm.core.ticks import PRICE_SCALE, Side, TickSize, clamp_to_range, snap, snap_to_grid
 
 __all__ = ["Intent", "exit_intent", "quote_intents", "unwind_intents"]
@@ -98,8 +98,9 @@ def quote_intents(
 ) -> tuple[Intent | None, Intent | None]:
     """Two-sided skewed quotes for quoting / inventory_held."""
     fair = ms.fair
-    top = ms.yes_book.top()
-    if fair is None or top is None:
+    book = ms.yes_book
+    top_bid, top_ask = book.best_bid, book.best_ask
+    if fair is None or top_bid is None or top_ask is None:
         return None, None
     if ms.stoikov is not None:
         mid = ms.stoikov.price(fair.bid, fair.bid_size, fair.ask, fair.ask_size, int(ms.tick))
@@ -107,19 +108,19 @@ def quote_intents(
         mid = weighted_mid(fair.bid, fair.bid_size, fair.ask, fair.ask_size)
     time_left = None if ms.end_ms is None else (ms.end_ms - now_ms) / 1000.0
     tick = ms.tick
-    quotes = compute_quotes(
+    quote_bid, quote_ask = quote_bid_ask(
         params,
-        mid=mid,
-        sigma=ms.sigma.sigma,
-        q_lots=ms.ledger.delta / order_size,
-        time_left_s=time_left,
-        tick_dollars=int(tick) / PRICE_SCALE,
+        mid,
+        ms.sigma.sigma,
+        ms.ledger.delta / order_size,
+        time_left,
+        int(tick) / PRICE_SCALE,
     )
     bid = _side_intent(
-        ms, Purpose.BID, quotes.bid, top.ask, tick, now_ms, room_long, order_size, max_retries
+        ms, Purpose.BID, quote_bid, top_ask, tick, now_ms, room_long, order_size, max_retries
     )
     ask = _side_intent(
-        ms, Purpose.ASK, quotes.ask, top.bid, tick, now_ms, room_short, order_size, max_retries
+        ms, Purpose.ASK, quote_ask, top_bid, tick, now_ms, room_short, order_size, max_retries
     )
     return bid, ask
 
