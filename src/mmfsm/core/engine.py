@@ -118,23 +118,31 @@ class _OrdersOf:
     __slots__ = ("live", "worst_long", "worst_short")
 
     def __init__(self, ms: MarketState, orders: OurOrders) -> None:
-        self.live: dict[Purpose, list[OurOrder]] = {Purpose.BID: [], Purpose.ASK: []}
+        bids: list[OurOrder] = []
+        asks: list[OurOrder] = []
+        self.live: dict[Purpose, list[OurOrder]] = {Purpose.BID: bids, Purpose.ASK: asks}
         long = short = yes_offered = no_offered = 0
+        # ``sign`` and ``live`` spelled out: this loop runs for every order on every pass.
+        bid, exit_, buy = Purpose.BID, Purpose.EXIT, Side.BUY
+        new, working = OrderStatus.PENDING_NEW, OrderStatus.WORKING
         for order in orders.iter_market(ms.market):
             potential = order.potential
+            status = order.status
+            purpose = order.purpose
+            quote = (status is new or status is working) and purpose is not exit_
+            if quote:
+                (bids if purpose is bid else asks).append(order)
             if potential:
-                if order.sign > 0:
+                buying = order.side is buy
+                if buying == order.is_yes:
                     long += potential
                 else:
                     short += potential
-            quote = order.live and order.purpose is not Purpose.EXIT
-            if quote:
-                self.live[order.purpose].append(order)
-            if order.side is Side.SELL and potential and not quote:
-                if order.is_yes:
-                    yes_offered += potential
-                else:
-                    no_offered += potential
+                if not buying and not quote:
+                    if order.is_yes:
+                        yes_offered += potential
+                    else:
+                        no_offered += potential
         self.worst_long = ms.ledger.delta + long
         self.worst_short = -ms.ledger.delta + short
         # Tokens already offered elsewhere (a cancel still pending, an exit, a sale not
@@ -146,6 +154,17 @@ class _OrdersOf:
 
 
 _NEVER = 2**63  # a deadline that never comes
+
+
+def _keeps(order: OurOrder, intent: Intent, tolerance_bps: int) -> bool:
+    """``diff_side``'s test for keeping a live order of the intent's purpose."""
+    size = intent.size
+    return (
+        order.token == intent.token
+        and order.side is intent.side
+        and order.price == intent.price
+        and abs(order.remaining - size) * 10_000 <= tolerance_bps * size
+    )
 
 
 def _silent_state(ms: MarketState) -> tuple[int | None, int, int]:
@@ -437,6 +456,13 @@ class Engine:
 
     def _absorb(self, event: Event) -> Iterable[MarketState]:
         """Apply the event to books, orders and ledger; return the markets to judge."""
+        kind = type(event)
+        if kind is BookSnapshot or kind is PriceChange:
+            return self._on_book(event)  # type: ignore[arg-type]
+        if kind is ClockTick:
+            return self.markets.values()
+        if kind is OrderAcked or kind is OrderCancelled:
+            return self._on_order(event)  # type: ignore[arg-type]
         if isinstance(event, (BookSnapshot, PriceChange)):
             return self._on_book(event)
         if isinstance(event, Trade):
@@ -1093,28 +1119,28 @@ class Engine:
             for order in live:
                 self._cancel(order, "side not quoted")
             return
-        diff = diff_side(
-            live,
-            purpose,
-            intent.token,
-            intent.side,
-            intent.price,
-            intent.size,
-            self._config.strategy.size_tolerance_bps,
-        )
-        for order in diff.cancel:
-            self._cancel(order, "requote")
-        if diff.keep is not None:
+        tolerance = self._config.strategy.size_tolerance_bps
+        keep: OurOrder | None
+        if len(live) == 1 and _keeps(live[0], intent, tolerance):
+            keep = live[0]  # the usual case, decided as ``diff_side`` decides it
+        else:
+            diff = diff_side(
+                live, purpose, intent.token, intent.side, intent.price, intent.size, tolerance
+            )
+            for order in diff.cancel:
+                self._cancel(order, "requote")
+            keep = diff.keep
+        if keep is not None:
             self.actions.kept += 1
             moved = self._top_key(ms)
-            if moved is not None and diff.keep.kept_at != moved:
+            if moved is not None and keep.kept_at != moved:
                 # Logged once per order per top of book: the moments a blind
                 # cancel-replace would have sent two actions and lost the queue.
-                diff.keep.kept_at = moved
+                keep.kept_at = moved
                 self._log(
                     Severity.DEBUG,
-                    f"Preserving queue priority: {diff.keep.side.value} "
-                    f"{format_size(diff.keep.remaining)} @ {format_price(diff.keep.price)}",
+                    f"Preserving queue priority: {keep.side.value} "
+                    f"{format_size(keep.remaining)} @ {format_price(keep.price)}",
                     ms.market,
                 )
             return
