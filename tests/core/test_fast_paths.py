@@ -232,3 +232,36 @@ def test_quiet_markets_are_skipped_without_changing_a_decision(seed: int, which:
         pending.extend(world.answers(b.commands))
     assert fast.actions == plain.actions
     assert fast.daily_pnl() == plain.daily_pnl()
+
+
+# ------------------------------------------------------------------ snap
+
+
+def _snap_reference(value: float, side: Side, tick: TickSize, opposite: int | None) -> int | None:
+    """``ticks.snap`` as the composition of the grid functions it writes out."""
+    t = int(tick)
+    scaled = value * ticks.PRICE_SCALE
+    if abs(scaled) > 1e12:
+        scaled = 1e12 if scaled > 0 else -1e12
+    nearest = round(scaled)
+    if abs(scaled - nearest) <= 1e-6:
+        units = nearest
+    else:
+        units = int(scaled // 1) if side is Side.BUY else -int((-scaled) // 1)
+    price = ticks.clamp_to_range(ticks.snap_to_grid(units, side, tick), tick)
+    price = ticks.clamp_no_cross(price, side, opposite, tick)
+    return None if price < t or price > ticks.PRICE_SCALE - t else price
+
+
+@given(
+    value=st.floats(-2, 2),
+    side=st.sampled_from(list(Side)),
+    tick=st.sampled_from(list(TickSize)),
+    opposite=st.one_of(st.none(), st.integers(-50, 10_050)),
+)
+def test_snap_is_the_composition_of_the_grid_functions(
+    value: float, side: Side, tick: TickSize, opposite: int | None
+) -> None:
+    assert ticks.snap(value, side, tick, opposite_best=opposite) == _snap_reference(
+        value, side, tick, opposite
+    )

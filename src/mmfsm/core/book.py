@@ -421,18 +421,17 @@ def _fast_side(levels: Sequence[Level], grid: int) -> dict[int, int] | None:
     if type(levels) is not tuple and type(levels) is not list:
         return None
     out: dict[int, int] = {}
+    top = PRICE_SCALE
+    plain = tuple
+    whole = int
     try:
         for level in levels:
-            if type(level) is not tuple:
+            if type(level) is not plain:
                 return None
             price, size = level
-            if (
-                type(price) is not int
-                or type(size) is not int
-                or size <= 0
-                or not 0 < price < PRICE_SCALE
-                or price % grid
-            ):
+            if type(price) is not whole or type(size) is not whole:
+                return None
+            if size <= 0 or not 0 < price < top or price % grid:
                 return None
             out[price] = size
     except (TypeError, ValueError):

@@ -234,7 +234,8 @@ class Engine:
         self._recorder.records = records
         try:
             self.now_ms = now = max(self.now_ms, event.ts_ms)
-            self._roll_day()
+            if self.day is None or now >= (self.day + 1) * risk.MS_PER_DAY:
+                self._roll_day()  # only when it has something to do: a new day
             self._touched_all = False
             scope = list(self._absorb(event))
             if type(event) is not ClockTick and type(event) is not OrderAcked:
@@ -255,17 +256,20 @@ class Engine:
                         renew.append(ms)
                 else:
                     passes.append(ms)
-            before = [_silent_state(ms) for ms in passes]
-            noisy = self._judge(passes, records)
-            self._quote(passes)
-            kept, quote_noisy = self._quote_kept, self._quote_noisy
-            if not self._touched_all:
-                for i, ms in enumerate(passes):
-                    if noisy[i] or quote_noisy[i] or _silent_state(ms) != before[i]:
-                        ms.quiet_until = 0
-                    else:
-                        ms.quiet_until = self._quiet_until(ms)
-                        ms.quiet_kept = kept[i]
+            if not passes:
+                self._judge_bot()
+            else:
+                before = [_silent_state(ms) for ms in passes]
+                noisy = self._judge(passes, records)
+                self._quote(passes)
+                kept, quote_noisy = self._quote_kept, self._quote_noisy
+                if not self._touched_all:
+                    for i, ms in enumerate(passes):
+                        if noisy[i] or quote_noisy[i] or _silent_state(ms) != before[i]:
+                            ms.quiet_until = 0
+                        else:
+                            ms.quiet_until = self._quiet_until(ms)
+                            ms.quiet_kept = kept[i]
             deadlines = self._deadlines
             if renew:
                 passes += renew

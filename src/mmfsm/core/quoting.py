@@ -23,7 +23,7 @@ By position state:
 
 from __future__ import annotations
 
-from attrs import frozen
+from attrs import define
 
 from mmfsm.core.commands import TimeInForce
 from mmfsm.core.config import Config
@@ -35,8 +35,10 @@ from mmfsm.core.ticks import PRICE_SCALE, Side, TickSize, clamp_to_range, snap, 
 __all__ = ["Intent", "exit_intent", "quote_intents", "unwind_intents"]
 
 
-@frozen(kw_only=True)
+@define(kw_only=True)
 class Intent:
+    """A desired order; lives for one quoting pass (not frozen: that costs per field)."""
+
     purpose: Purpose
     token: str
     side: Side

@@ -252,8 +252,17 @@ def snap(
         scaled = value * PRICE_SCALE
         rounding = "ROUND_FLOOR" if side is Side.BUY else "ROUND_CEILING"
         units = int(scaled.to_integral_value(rounding=rounding))
-    price = clamp_to_range(snap_to_grid(units, side, tick), tick)
-    price = clamp_no_cross(price, side, opposite_best, tick)
-    if price < t or price > PRICE_SCALE - t:
+    # snap_to_grid, clamp_to_range and clamp_no_cross, written out: this runs for both
+    # sides of every quote, and the calls cost more than the arithmetic.
+    top = PRICE_SCALE - t
+    if side is Side.BUY:
+        price = min(max((units // t) * t, t), top)
+        if opposite_best is not None:
+            price = min(price, ((opposite_best - t) // t) * t)
+    else:
+        price = min(max(-((-units) // t) * t, t), top)
+        if opposite_best is not None:
+            price = max(price, -((-(opposite_best + t)) // t) * t)
+    if price < t or price > top:
         return None
     return price
