@@ -243,19 +243,23 @@ class Engine:
                 # quote pass tells apart: a quiet market stays quiet through it.
                 for ms in scope:
                     ms.quiet_until = 0
-            scope = self._add_due(scope)
+            if now >= self._next_due:
+                scope = self._add_due(scope)
             # A market whose last pass was quiet, untouched since, is skipped until the
             # first moment a time rule could decide anew (``_quiet_until``): a clock
             # tick then costs a compare per market, not a judge and quote pass.
             passes: list[MarketState] = []
             renew: list[MarketState] = []  # deadline to recompute, as a pass would
+            skipped_kept = 0
             for ms in scope:
                 if ms.quiet_until > now:
-                    self.actions.kept += ms.quiet_kept
+                    skipped_kept += ms.quiet_kept
                     if ms.deadline_moved:
                         renew.append(ms)
                 else:
                     passes.append(ms)
+            if skipped_kept:
+                self.actions.kept += skipped_kept
             if not passes:
                 self._judge_bot()
             else:

@@ -138,21 +138,32 @@ def _side_intent(
     order_size: int,
     max_retries: int,
 ) -> Intent | None:
-    side = Side.BUY if purpose is Purpose.BID else Side.SELL
+    buy = purpose is Purpose.BID
+    side = Side.BUY if buy else Side.SELL
     offset = _retry_offset(ms, purpose, now_ms, opposite, max_retries)
     if offset is None:
         return None
     price = snap(model_price, side, tick, opposite_best=opposite)
     if price is None:
         return None
-    step = int(tick) * offset
-    price = price - step if side is Side.BUY else price + step
-    if not int(tick) <= price <= PRICE_SCALE - int(tick):
+    t = int(tick)
+    if offset:
+        price = price - t * offset if buy else price + t * offset
+    if not t <= price <= PRICE_SCALE - t:
         return None
     size = min(order_size, room)
     if size < max(ms.min_size, 1):
         return None
-    return _as_token_order(ms, purpose, price, size, TimeInForce.GTC, True)
+    # ``_as_token_order`` for a GTC post-only bid or ask (size > 0), written out.
+    if buy:
+        if ms.no_free >= size:
+            return Intent(purpose=purpose, token=ms.no_token, side=Side.SELL,
+                          price=PRICE_SCALE - price, size=size)
+        return Intent(purpose=purpose, token=ms.yes_token, side=Side.BUY, price=price, size=size)
+    if ms.yes_free >= size:
+        return Intent(purpose=purpose, token=ms.yes_token, side=Side.SELL, price=price, size=size)
+    return Intent(purpose=purpose, token=ms.no_token, side=Side.BUY,
+                  price=PRICE_SCALE - price, size=size)
 
 
 def unwind_intents(
