@@ -115,13 +115,13 @@ class _OrdersOf:
     """One market's orders, read once per quoting pass: live quotes by side and the
     worst-case delta both ways (the same numbers ``Engine.exposure`` gives)."""
 
-    __slots__ = ("live", "worst_long", "worst_short")
+    __slots__ = ("live", "own_long", "own_short", "worst_long", "worst_short")
 
     def __init__(self, ms: MarketState, orders: OurOrders) -> None:
         bids: list[OurOrder] = []
         asks: list[OurOrder] = []
         self.live: dict[Purpose, list[OurOrder]] = {Purpose.BID: bids, Purpose.ASK: asks}
-        long = short = yes_offered = no_offered = 0
+        long = short = yes_offered = no_offered = own_long = own_short = 0
         # ``sign`` and ``live`` spelled out: this loop runs for every order on every pass.
         bid, exit_, buy = Purpose.BID, Purpose.EXIT, Side.BUY
         new, working = OrderStatus.PENDING_NEW, OrderStatus.WORKING
@@ -131,7 +131,12 @@ class _OrdersOf:
             purpose = order.purpose
             quote = (status is new or status is working) and purpose is not exit_
             if quote:
-                (bids if purpose is bid else asks).append(order)
+                if purpose is bid:
+                    bids.append(order)
+                    own_long += potential
+                else:
+                    asks.append(order)
+                    own_short += potential
             if potential:
                 buying = order.side is buy
                 if buying == order.is_yes:
@@ -143,6 +148,10 @@ class _OrdersOf:
                         yes_offered += potential
                     else:
                         no_offered += potential
+        # What the live bid and ask quotes could still add: the room for each side is
+        # counted as if that side's own quotes were gone.
+        self.own_long = own_long
+        self.own_short = own_short
         self.worst_long = ms.ledger.delta + long
         self.worst_short = -ms.ledger.delta + short
         # Tokens already offered elsewhere (a cancel still pending, an exit, a sale not
@@ -1098,10 +1107,8 @@ class Engine:
     def _two_sided(self, ms: MarketState, book: _OrdersOf) -> tuple[Intent | None, Intent | None]:
         # Room for each side as if that side's own live orders were gone, so a kept
         # order is compared with the size we would want, not with what is left over.
-        own_long = sum(o.potential for o in book.live[Purpose.BID])
-        own_short = sum(o.potential for o in book.live[Purpose.ASK])
-        room_long = max(0, self._limit_units - (book.worst_long - own_long))
-        room_short = max(0, self._limit_units - (book.worst_short - own_short))
+        room_long = max(0, self._limit_units - (book.worst_long - book.own_long))
+        room_short = max(0, self._limit_units - (book.worst_short - book.own_short))
         return quote_intents(
             ms,
             self._params,
