@@ -28,6 +28,16 @@ Exposure (INV-EXPOSURE): per market, worst-case long = net delta + everything ou
 could still add on the long side; worst-case short likewise. Every order is counted from
 the step its ``Place`` is emitted, and a new order is cut to the room left, so however
 late fills are reported, exposure cannot pass the limit through our own orders.
+
+Cost (the hot path): most events decide nothing new, and a step must cost what the
+event changes, not what the Engine holds. A market whose last judge and quote pass
+said nothing and changed nothing is *quiet*: it is skipped (its kept orders counted as
+the pass would have counted them) until an event about it arrives, or the first moment
+one of the time rules that its states read could decide anew (``_quiet_until``). A
+clock tick over many quiet markets is then a compare per market, and the next deadline
+is kept as a single number, so no per-event work grows with the number of markets. The
+differential tests in ``tests/core/test_fast_paths.py`` hold the shortcut to the full
+pass, step for step.
 """
 
 from __future__ import annotations
