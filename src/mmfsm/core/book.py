@@ -148,6 +148,9 @@ class Book:
     """
 
     __slots__ = (
+        "_snap_asks",
+        "_snap_bids",
+        "_snap_grid",
         "asks",
         "best_ask",
         "best_ask_size",
@@ -181,6 +184,12 @@ class Book:
         self.trusted = False
         self.last_update_ms: int | None = None
         self.untrusted_reason: str | None = "no snapshot yet"
+        # The level sequences the current ``bids``/``asks`` were built from by the last
+        # snapshot, and the grid they were checked on; a change clears them. A snapshot
+        # repeating the very same (immutable) sequence object needs no second check.
+        self._snap_bids: object = None
+        self._snap_asks: object = None
+        self._snap_grid = 0
 
     def __repr__(self) -> str:
         return (
@@ -227,10 +236,19 @@ class Book:
 
     def apply_snapshot(self, bids: Sequence[Level], asks: Sequence[Level], ts_ms: int) -> None:
         """Replace the whole book; the only way back to trusted after a refusal."""
-        new_bids = self._validated_side("bids", bids)
-        new_asks = self._validated_side("asks", asks)
-        best_bid = max(new_bids, default=None)
-        best_ask = min(new_asks, default=None)
+        same_grid = self._snap_grid == self.grid
+        if bids is self._snap_bids and same_grid:
+            new_bids = self.bids
+            best_bid = self.best_bid
+        else:
+            new_bids = _fast_side(bids, self.grid) or self._validated_side("bids", bids)
+            best_bid = max(new_bids, default=None)
+        if asks is self._snap_asks and same_grid:
+            new_asks = self.asks
+            best_ask = self.best_ask
+        else:
+            new_asks = _fast_side(asks, self.grid) or self._validated_side("asks", asks)
+            best_ask = min(new_asks, default=None)
         self._check_uncrossed(best_bid, best_ask)
         self.bids = new_bids
         self.asks = new_asks
@@ -238,12 +256,18 @@ class Book:
         self.best_ask = best_ask
         self.best_bid_size = new_bids[best_bid] if best_bid is not None else 0
         self.best_ask_size = new_asks[best_ask] if best_ask is not None else 0
+        # Only an immutable sequence of immutable levels can be trusted to be unchanged
+        # when it is seen again; anything else is checked again next time.
+        self._snap_bids = bids if type(bids) is tuple else None
+        self._snap_asks = asks if type(asks) is tuple else None
+        self._snap_grid = self.grid
         self.trusted = True
         self.untrusted_reason = None
         self.last_update_ms = ts_ms
         t = int(self.tick)
         if self.grid != t and all(p % t == 0 for side in (new_bids, new_asks) for p in side):
             self.grid = t
+            self._snap_grid = 0
 
     def _validated_side(self, kind: str, levels: Sequence[Level]) -> dict[int, int]:
         out: dict[int, int] = {}
@@ -262,10 +286,12 @@ class Book:
 
         An empty message is a no-op and does not count as an update for staleness.
         """
+        if not changes:
+            return
+        # The levels no longer are the last snapshot's, whatever happens below.
+        self._snap_bids = self._snap_asks = None
         if len(changes) == 1:
             self._apply_one(changes[0], ts_ms)
-            return
-        if not changes:
             return
         overlays: tuple[dict[int, int], dict[int, int]] = ({}, {})
         for i, (side, price, size) in enumerate(changes):
@@ -382,6 +408,37 @@ class Book:
         if depth is not None:
             prices = prices[:depth]
         return [(p, book[p]) for p in prices]
+
+
+def _fast_side(levels: Sequence[Level], grid: int) -> dict[int, int] | None:
+    """The levels as a dict if every one is a plain, valid, non-zero level; else None.
+
+    One loop of cheap checks for the healthy feed. Anything unusual (a zero size, a
+    repeated price, a bad type, a level off the grid or out of range, a malformed level)
+    returns None, and the caller runs the full check, which names the first problem
+    exactly as it always has.
+    """
+    if type(levels) is not tuple and type(levels) is not list:
+        return None
+    out: dict[int, int] = {}
+    top = PRICE_SCALE
+    plain = tuple
+    whole = int
+    try:
+        for level in levels:
+            if type(level) is not plain:
+                return None
+            price, size = level
+            if type(price) is not whole or type(size) is not whole:
+                return None
+            if size <= 0 or not 0 < price < top or price % grid:
+                return None
+            out[price] = size
+    except (TypeError, ValueError):
+        return None
+    if len(out) != len(levels):
+        return None  # a repeated price
+    return out
 
 
 def _best_after(

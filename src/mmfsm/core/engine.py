@@ -28,6 +28,16 @@ Exposure (INV-EXPOSURE): per market, worst-case long = net delta + everything ou
 could still add on the long side; worst-case short likewise. Every order is counted from
 the step its ``Place`` is emitted, and a new order is cut to the room left, so however
 late fills are reported, exposure cannot pass the limit through our own orders.
+
+Cost (the hot path): most events decide nothing new, and a step must cost what the
+event changes, not what the Engine holds. A market whose last judge and quote pass
+said nothing and changed nothing is *quiet*: it is skipped (its kept orders counted as
+the pass would have counted them) until an event about it arrives, or the first moment
+one of the time rules that its states read could decide anew (``_quiet_until``). A
+clock tick over many quiet markets is then a compare per market, and the next deadline
+is kept as a single number, so no per-event work grows with the number of markets. The
+differential tests in ``tests/core/test_fast_paths.py`` hold the shortcut to the full
+pass, step for step.
 """
 
 from __future__ import annotations
@@ -115,26 +125,43 @@ class _OrdersOf:
     """One market's orders, read once per quoting pass: live quotes by side and the
     worst-case delta both ways (the same numbers ``Engine.exposure`` gives)."""
 
-    __slots__ = ("live", "worst_long", "worst_short")
+    __slots__ = ("live", "own_long", "own_short", "worst_long", "worst_short")
 
     def __init__(self, ms: MarketState, orders: OurOrders) -> None:
-        self.live: dict[Purpose, list[OurOrder]] = {Purpose.BID: [], Purpose.ASK: []}
-        long = short = yes_offered = no_offered = 0
+        bids: list[OurOrder] = []
+        asks: list[OurOrder] = []
+        self.live: dict[Purpose, list[OurOrder]] = {Purpose.BID: bids, Purpose.ASK: asks}
+        long = short = yes_offered = no_offered = own_long = own_short = 0
+        # ``sign`` and ``live`` spelled out: this loop runs for every order on every pass.
+        bid, exit_, buy = Purpose.BID, Purpose.EXIT, Side.BUY
+        new, working = OrderStatus.PENDING_NEW, OrderStatus.WORKING
         for order in orders.iter_market(ms.market):
             potential = order.potential
+            status = order.status
+            purpose = order.purpose
+            quote = (status is new or status is working) and purpose is not exit_
+            if quote:
+                if purpose is bid:
+                    bids.append(order)
+                    own_long += potential
+                else:
+                    asks.append(order)
+                    own_short += potential
             if potential:
-                if order.sign > 0:
+                buying = order.side is buy
+                if buying == order.is_yes:
                     long += potential
                 else:
                     short += potential
-            quote = order.live and order.purpose is not Purpose.EXIT
-            if quote:
-                self.live[order.purpose].append(order)
-            if order.side is Side.SELL and potential and not quote:
-                if order.is_yes:
-                    yes_offered += potential
-                else:
-                    no_offered += potential
+                if not buying and not quote:
+                    if order.is_yes:
+                        yes_offered += potential
+                    else:
+                        no_offered += potential
+        # What the live bid and ask quotes could still add: the room for each side is
+        # counted as if that side's own quotes were gone.
+        self.own_long = own_long
+        self.own_short = own_short
         self.worst_long = ms.ledger.delta + long
         self.worst_short = -ms.ledger.delta + short
         # Tokens already offered elsewhere (a cancel still pending, an exit, a sale not
@@ -146,6 +173,22 @@ class _OrdersOf:
 
 
 _NEVER = 2**63  # a deadline that never comes
+
+
+def _keeps(order: OurOrder, intent: Intent, tolerance_bps: int) -> bool:
+    """``diff_side``'s test for keeping a live order of the intent's purpose."""
+    size = intent.size
+    return (
+        order.token == intent.token
+        and order.side is intent.side
+        and order.price == intent.price
+        and abs(order.remaining - size) * 10_000 <= tolerance_bps * size
+    )
+
+
+def _silent_state(ms: MarketState) -> tuple[int | None, int, int]:
+    """What a pass may change without saying so (``_retry_offset``, gap recovery)."""
+    return (ms.band_since_ms, ms.retry[Purpose.BID].attempts, ms.retry[Purpose.ASK].attempts)
 
 
 def _first_other(book: Book, side: Side, own: dict[int, int]) -> tuple[int, int] | None:
@@ -193,6 +236,11 @@ class Engine:
         self.halt_cause: str | None = None
         self._out: list[Command] = []
         self._deadlines: dict[str, int] = {}  # market -> next time-based deadline
+        self._next_due = _NEVER  # min(self._deadlines.values()), kept up to date
+        self._touched_all = False  # this step changed every market (halt, cancel all)
+        self._quote_kept: list[int] = []  # per market of the last _quote: orders kept
+        self._quote_noisy: list[bool] = []  # and whether it sent or logged anything
+        self._unrealized_total = 0  # sum(ms.unrealized for every market)
 
     # ------------------------------------------------------------------ public API
 
@@ -201,16 +249,66 @@ class Engine:
 
     def step(self, event: Event) -> Step:
         self._out = []
-        self._recorder.records = []
+        records: list[TransitionRecord] = []
+        self._recorder.records = records
         try:
-            self.now_ms = max(self.now_ms, event.ts_ms)
-            self._roll_day()
+            self.now_ms = now = max(self.now_ms, event.ts_ms)
+            if self.day is None or now >= (self.day + 1) * risk.MS_PER_DAY:
+                self._roll_day()  # only when it has something to do: a new day
+            self._touched_all = False
             scope = list(self._absorb(event))
-            scope = self._add_due(scope)
-            self._judge(scope)
-            self._quote(scope)
+            if type(event) is not ClockTick and type(event) is not OrderAcked:
+                # An ack only moves an order from pending to working, which no judge or
+                # quote pass tells apart: a quiet market stays quiet through it.
+                for ms in scope:
+                    ms.quiet_until = 0
+            if now >= self._next_due:
+                scope = self._add_due(scope)
+            # A market whose last pass was quiet, untouched since, is skipped until the
+            # first moment a time rule could decide anew (``_quiet_until``): a clock
+            # tick then costs a compare per market, not a judge and quote pass.
+            passes: list[MarketState] = []
+            renew: list[MarketState] = []  # deadline to recompute, as a pass would
+            skipped_kept = 0
             for ms in scope:
-                self._deadlines[ms.market] = self._deadline(ms)
+                if ms.quiet_until > now:
+                    skipped_kept += ms.quiet_kept
+                    if ms.deadline_moved:
+                        renew.append(ms)
+                else:
+                    passes.append(ms)
+            if skipped_kept:
+                self.actions.kept += skipped_kept
+            if not passes:
+                self._judge_bot()
+            else:
+                before = [_silent_state(ms) for ms in passes]
+                noisy = self._judge(passes, records)
+                self._quote(passes)
+                kept, quote_noisy = self._quote_kept, self._quote_noisy
+                if not self._touched_all:
+                    for i, ms in enumerate(passes):
+                        if noisy[i] or quote_noisy[i] or _silent_state(ms) != before[i]:
+                            ms.quiet_until = 0
+                        else:
+                            ms.quiet_until = self._quiet_until(ms)
+                            ms.quiet_kept = kept[i]
+            deadlines = self._deadlines
+            if renew:
+                passes += renew
+            for ms in passes:
+                ms.deadline_moved = False
+                name = ms.market
+                due = self._deadline(ms)
+                old = deadlines.get(name)
+                deadlines[name] = due
+                if due <= self._next_due:
+                    self._next_due = due
+                elif old == self._next_due:
+                    # The market that held the earliest deadline moved it later: only
+                    # then is a scan needed, so the per-event cost does not grow with
+                    # the number of markets.
+                    self._next_due = min(deadlines.values())
         except Exception as exc:
             self._fault(exc)
         return Step(commands=tuple(self._out), transitions=tuple(self._recorder.records))
@@ -221,7 +319,7 @@ class Engine:
         Time moves on with any event, and an event about one market must not leave
         another's expired unwind, age or staleness unjudged until the next clock tick.
         """
-        if not self._deadlines or self.now_ms < min(self._deadlines.values()):
+        if self.now_ms < self._next_due:
             return scope
         names = {ms.market for ms in scope}
         due = [
@@ -230,6 +328,48 @@ class Engine:
             if name not in names and self._deadlines.get(name, 0) <= self.now_ms
         ]
         return scope + due
+
+    def _quiet_until(self, ms: MarketState) -> int:
+        """The first event time at which a quiet pass of ``ms`` might not be quiet.
+
+        Every time a judge or quote pass reads: staleness, gap recovery, position age,
+        unwind timeout, exit and post-only retry times, and the quote model's horizon
+        once the market's end is nearer than it. Before then, with nothing about the
+        market changed, the pass would decide exactly what it decided last time.
+        """
+        cfg = self._config.risk
+        now = self.now_ms
+        until = _NEVER
+        halted = ms.machine.state == "halted"
+        last = ms.yes_book.last_update_ms
+        if last is not None and not halted:
+            until = last + cfg.book_stale_ms + 1
+        if ms.band_since_ms is not None:
+            until = min(until, ms.band_since_ms + cfg.gap_recovery_ms)
+        pos = ms.position.state
+        # Each position state reads its own clock only (as ``_judge_position`` does).
+        if pos == "inventory_held" and ms.opened_ms is not None:
+            until = min(until, ms.opened_ms + cfg.max_position_age_ms + 1)
+        elif pos == "passive_unwind" and ms.unwind_started_ms is not None:
+            until = min(until, ms.unwind_started_ms + cfg.unwind_timeout_ms + 1)
+        elif pos == "force_exit" and ms.exit_due_ms > now:
+            until = min(until, ms.exit_due_ms)
+        # Retry times count even while halted: ``_deadline`` reads them, and it must
+        # come out the same for a skipped market as for a judged one.
+        for retry in ms.retry.values():
+            if retry.due_ms > now:
+                until = min(until, retry.due_ms)
+            if retry.cooldown_until_ms > now:
+                until = min(until, retry.cooldown_until_ms)
+        if ms.end_ms is not None and not halted and self.bot.state == "running":
+            # Only a quote computed from the model reads the time to the market's end.
+            until = min(until, ms.end_ms - self._config.strategy.horizon_ms)
+        return until
+
+    def _invalidate_all(self) -> None:
+        self._touched_all = True
+        for ms in self.markets.values():
+            ms.quiet_until = 0
 
     def _deadline(self, ms: MarketState) -> int:
         """The earliest event time at which a time-based rule may decide anew."""
@@ -276,7 +416,7 @@ class Engine:
         )
 
     def daily_pnl(self) -> int:
-        return self.realized_today + sum(ms.unrealized for ms in self.markets.values())
+        return self.realized_today + self._unrealized_total
 
     # ------------------------------------------------------------------ plumbing
 
@@ -343,6 +483,13 @@ class Engine:
 
     def _absorb(self, event: Event) -> Iterable[MarketState]:
         """Apply the event to books, orders and ledger; return the markets to judge."""
+        kind = type(event)
+        if kind is BookSnapshot or kind is PriceChange:
+            return self._on_book(event)  # type: ignore[arg-type]
+        if kind is ClockTick:
+            return self.markets.values()
+        if kind is OrderAcked or kind is OrderCancelled:
+            return self._on_order(event)  # type: ignore[arg-type]
         if isinstance(event, (BookSnapshot, PriceChange)):
             return self._on_book(event)
         if isinstance(event, Trade):
@@ -389,6 +536,7 @@ class Engine:
             known.venue_fault = f"book for unknown asset_id {event.token}"
             return (known,)
         yes = ms.yes_book
+        fault = ms.venue_fault
         before = (yes.trusted, yes.best_bid, yes.best_bid_size, yes.best_ask, yes.best_ask_size)
         try:
             if isinstance(event, BookSnapshot):
@@ -400,16 +548,25 @@ class Engine:
         except BookError as err:
             self._alert(Severity.WARNING, f"Book message rejected: {err}", ms.market)
         after = (yes.trusted, yes.best_bid, yes.best_bid_size, yes.best_ask, yes.best_ask_size)
-        if after == before and self._nothing_due(ms):
+        if after == before and fault == ms.venue_fault and self._nothing_due(ms):
             # Depth moved below the top (or the NO book moved): every input of the risk
             # rules and the quote model is what it was, so this step would decide the
             # same as the last one. Skipping it is the hot path's biggest saving. The
             # live quotes are kept as they are, as a full step would have kept them.
             self.actions.kept += self.orders.live_quotes(ms.market)
+            # The book's update time moved, so its staleness deadline will, at the next
+            # pass; a quiet market skipped then must still have it recomputed.
+            ms.deadline_moved = True
             return ()
         if book is yes:
             self._remark(ms)
         return (ms,)
+
+    def _set_unrealized(self, ms: MarketState, value: int) -> None:
+        # The total is kept as it changes: the breaker reads it every step, and a sum
+        # over markets would make every step cost more with more markets.
+        self._unrealized_total += value - ms.unrealized
+        ms.unrealized = value
 
     def _nothing_due(self, ms: MarketState) -> bool:
         """True when only a top-of-book change could make this market decide anew."""
@@ -435,7 +592,7 @@ class Engine:
             ms.sigma.update(self.now_ms, ms.mark / PRICE_SCALE)
             if ms.stoikov is not None:
                 ms.stoikov.update(top.bid, top.bid_size, top.ask, top.ask_size, int(ms.tick))
-        ms.unrealized = ms.ledger.unrealized(ms.mark)
+        self._set_unrealized(ms, ms.ledger.unrealized(ms.mark))
 
     def _others_top(self, ms: MarketState) -> Top | None:
         """The YES book's top without our own resting orders, or None if a side is empty.
@@ -612,7 +769,7 @@ class Engine:
             )
         if outcome.applied:
             if ms.mark is not None:
-                ms.unrealized = ms.ledger.unrealized(ms.mark)
+                self._set_unrealized(ms, ms.ledger.unrealized(ms.mark))
             verb = "Fill detected" if outcome.applied > 0 else "Fill reversed (FAILED)"
             self._log(
                 Severity.INFO,
@@ -644,6 +801,7 @@ class Engine:
             self._alert(Severity.WARNING, f"Halt for unknown market {event.market}")
             return ()
         ms.halted_by_operator = True
+        ms.quiet_until = 0
         if ms.machine.state != "halted":
             self._fire(ms.machine, "halt", reason=event.reason)
             self._cancel_market(ms, f"operator halt: {event.reason}")
@@ -671,6 +829,7 @@ class Engine:
             return ()
         ms = target
         ms.halted_by_operator = False
+        ms.quiet_until = 0
         if self.bot.state == "halted":
             self._alert(Severity.WARNING, f"Market {ms.market} stays halted: the bot is halted")
             return ()
@@ -699,12 +858,16 @@ class Engine:
 
     # ------------------------------------------------------------------ judge
 
-    def _judge(self, scope: Iterable[MarketState]) -> None:
-        markets = list(scope)
-        for ms in markets:
+    def _judge(self, scope: list[MarketState], records: list[TransitionRecord]) -> list[bool]:
+        """Judge each market, then the bot; per market, whether it said or moved anything."""
+        noisy = []
+        for ms in scope:
+            said = len(self._out) + len(records)
             self._judge_market(ms)
             self._judge_position(ms)
+            noisy.append(len(self._out) + len(records) != said)
         self._judge_bot()
+        return noisy
 
     def _judge_market(self, ms: MarketState) -> None:
         cfg = self._config.risk
@@ -772,12 +935,6 @@ class Engine:
             ms.opened_ms = ms.unwind_started_ms = None
             return
         pnl = ms.position_pnl()
-        inputs = {
-            "pnl": format_money(pnl),
-            "delta": delta,
-            "mark": ms.mark,
-            "avg_entry": ms.ledger.avg_entry,
-        }
         loss = risk.loss_beyond_limit(pnl, cfg)
         if state == "inventory_held":
             guards = []
@@ -790,17 +947,21 @@ class Engine:
             ):
                 guards.append("adverse_move_beyond_limit")
             if guards:
-                target = self._fire(pos, "risk_breach", guards, **inputs)
+                target = self._fire(pos, "risk_breach", guards, **self._pos_inputs(ms, pnl))
                 self._entered(ms, target, guards)
             return
         if state == "passive_unwind":
             if loss:
-                target = self._fire(pos, "risk_breach", ("loss_beyond_limit",), **inputs)
+                target = self._fire(
+                    pos, "risk_breach", ("loss_beyond_limit",), **self._pos_inputs(ms, pnl)
+                )
                 self._entered(ms, target, ["loss_beyond_limit"])
             elif ms.unwind_started_ms is not None and risk.unwind_expired(
                 ms.unwind_started_ms, self.now_ms, cfg
             ):
-                target = self._fire(pos, "unwind_timeout", ("unwind_expired",), **inputs)
+                target = self._fire(
+                    pos, "unwind_timeout", ("unwind_expired",), **self._pos_inputs(ms, pnl)
+                )
                 self._alert(
                     Severity.WARNING,
                     f"Passive unwinding timeout: not flat after "
@@ -808,6 +969,17 @@ class Engine:
                     ms.market,
                 )
                 self._entered(ms, target, ["unwind_expired"])
+
+    @staticmethod
+    def _pos_inputs(ms: MarketState, pnl: int) -> dict[str, object]:
+        # Built only when a transition fires: formatting money on every judged event
+        # was a large share of a quiet step.
+        return {
+            "pnl": format_money(pnl),
+            "delta": ms.ledger.delta,
+            "mark": ms.mark,
+            "avg_entry": ms.ledger.avg_entry,
+        }
 
     def _entered(self, ms: MarketState, target: str, guards: list[str]) -> None:
         if target == "force_exit":
@@ -850,6 +1022,7 @@ class Engine:
             )
 
     def _halt_markets(self) -> None:
+        self._invalidate_all()
         for ms in self.markets.values():
             if ms.machine.state != "halted":
                 self._fire(ms.machine, "halt", reason="bot halted")
@@ -857,6 +1030,7 @@ class Engine:
     # ------------------------------------------------------------------ orders out
 
     def _mark_all_cancelling(self) -> None:
+        self._invalidate_all()
         for order in self.orders:
             if order.live:
                 order.status = OrderStatus.PENDING_CANCEL
@@ -908,33 +1082,43 @@ class Engine:
 
     # ------------------------------------------------------------------ quote
 
-    def _quote(self, scope: Iterable[MarketState]) -> None:
+    def _quote(self, scope: list[MarketState]) -> None:
+        """Quote each market; per market, note the orders kept and whether it sent any."""
+        self._quote_kept = kept = [0] * len(scope)
+        self._quote_noisy = noisy = [False] * len(scope)
         if self.bot.state != "running":
             return
-        for ms in scope:
-            if ms.machine.state == "halted":
-                continue
-            pos = ms.position.state
-            if pos == "force_exit":
-                self._force_exit(ms)
-                continue
-            if ms.machine.state != "running":
-                continue
-            book = _OrdersOf(ms, self.orders)
-            if pos == "passive_unwind":
-                bid, ask = unwind_intents(ms, self.now_ms, self._config.risk.post_only_max_retries)
-            else:
-                bid, ask = self._two_sided(ms, book)
-            self._reconcile(ms, Purpose.BID, bid, book)
-            self._reconcile(ms, Purpose.ASK, ask, book)
+        actions = self.actions
+        records = self._recorder.records
+        for i, ms in enumerate(scope):
+            said = len(self._out) + len(records)
+            was_kept = actions.kept
+            self._quote_market(ms)
+            kept[i] = actions.kept - was_kept
+            noisy[i] = len(self._out) + len(records) != said
+
+    def _quote_market(self, ms: MarketState) -> None:
+        if ms.machine.state == "halted":
+            return
+        pos = ms.position.state
+        if pos == "force_exit":
+            self._force_exit(ms)
+            return
+        if ms.machine.state != "running":
+            return
+        book = _OrdersOf(ms, self.orders)
+        if pos == "passive_unwind":
+            bid, ask = unwind_intents(ms, self.now_ms, self._config.risk.post_only_max_retries)
+        else:
+            bid, ask = self._two_sided(ms, book)
+        self._reconcile(ms, Purpose.BID, bid, book)
+        self._reconcile(ms, Purpose.ASK, ask, book)
 
     def _two_sided(self, ms: MarketState, book: _OrdersOf) -> tuple[Intent | None, Intent | None]:
         # Room for each side as if that side's own live orders were gone, so a kept
         # order is compared with the size we would want, not with what is left over.
-        own_long = sum(o.potential for o in book.live[Purpose.BID])
-        own_short = sum(o.potential for o in book.live[Purpose.ASK])
-        room_long = max(0, self._limit_units - (book.worst_long - own_long))
-        room_short = max(0, self._limit_units - (book.worst_short - own_short))
+        room_long = max(0, self._limit_units - (book.worst_long - book.own_long))
+        room_short = max(0, self._limit_units - (book.worst_short - book.own_short))
         return quote_intents(
             ms,
             self._params,
@@ -960,28 +1144,28 @@ class Engine:
             for order in live:
                 self._cancel(order, "side not quoted")
             return
-        diff = diff_side(
-            live,
-            purpose,
-            intent.token,
-            intent.side,
-            intent.price,
-            intent.size,
-            self._config.strategy.size_tolerance_bps,
-        )
-        for order in diff.cancel:
-            self._cancel(order, "requote")
-        if diff.keep is not None:
+        tolerance = self._config.strategy.size_tolerance_bps
+        keep: OurOrder | None
+        if len(live) == 1 and _keeps(live[0], intent, tolerance):
+            keep = live[0]  # the usual case, decided as ``diff_side`` decides it
+        else:
+            diff = diff_side(
+                live, purpose, intent.token, intent.side, intent.price, intent.size, tolerance
+            )
+            for order in diff.cancel:
+                self._cancel(order, "requote")
+            keep = diff.keep
+        if keep is not None:
             self.actions.kept += 1
             moved = self._top_key(ms)
-            if moved is not None and diff.keep.kept_at != moved:
+            if moved is not None and keep.kept_at != moved:
                 # Logged once per order per top of book: the moments a blind
                 # cancel-replace would have sent two actions and lost the queue.
-                diff.keep.kept_at = moved
+                keep.kept_at = moved
                 self._log(
                     Severity.DEBUG,
-                    f"Preserving queue priority: {diff.keep.side.value} "
-                    f"{format_size(diff.keep.remaining)} @ {format_price(diff.keep.price)}",
+                    f"Preserving queue priority: {keep.side.value} "
+                    f"{format_size(keep.remaining)} @ {format_price(keep.price)}",
                     ms.market,
                 )
             return

@@ -76,6 +76,12 @@ class MarketState:
     # exchange lets us sell only those.
     yes_free: int = 0
     no_free: int = 0
+    # While ``now < quiet_until`` a judge and quote pass would repeat the last one,
+    # which said nothing and kept ``quiet_kept`` orders (see ``Engine.step``); anything
+    # that changes the market resets it to 0.
+    quiet_until: int = 0
+    quiet_kept: int = 0
+    deadline_moved: bool = False  # an input of ``Engine._deadline`` changed unjudged
     retry: dict[Purpose, SlotRetry] = field(
         factory=lambda: {Purpose.BID: SlotRetry(), Purpose.ASK: SlotRetry()}
     )

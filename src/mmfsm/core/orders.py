@@ -33,11 +33,17 @@ class OrderStatus(enum.Enum):
     PENDING_CANCEL = "pending_cancel"  # Cancel emitted, no confirmation yet
     DONE = "done"  # venue says it no longer rests; may still owe fill reports
 
+    # Members are singletons compared by identity; the identity hash is C-level, where
+    # Enum's own hashes the name in Python, and the Engine looks these up every pass.
+    __hash__ = object.__hash__
+
 
 class Purpose(enum.Enum):
     BID = "bid"  # adds long YES delta (BUY YES, or SELL NO)
     ASK = "ask"  # adds short YES delta (SELL YES, or BUY NO)
     EXIT = "exit"  # force-exit FAK
+
+    __hash__ = object.__hash__  # as OrderStatus
 
 
 def delta_sign(is_yes: bool, side: Side) -> int:

@@ -56,6 +56,7 @@ __all__ = [
     "inventory_lots",
     "mark_units",
     "net_delta",
+    "quote_bid_ask",
     "weighted_mid",
 ]
 
@@ -488,6 +489,41 @@ class Quotes:
     ask: float
     reservation: float
     half_spread: float
+
+
+def quote_bid_ask(
+    params: QuoteParams,
+    mid: float,
+    sigma: float,
+    q_lots: float,
+    time_left_s: float | None,
+    tick_dollars: float,
+) -> tuple[float, float]:
+    """``compute_quotes``' bid and ask, bit for bit, without its result objects.
+
+    The quote pass runs on every book update; for Avellaneda-Stoikov with healthy
+    inputs this is the same arithmetic in the same order. Anything else (GLFT, an input
+    ``compute_quotes`` would refuse) goes through ``compute_quotes`` itself, so errors
+    stay exactly what they were.
+    """
+    if (
+        params.model != "avellaneda-stoikov"
+        or not (tick_dollars > 0 and math.isfinite(tick_dollars))
+        or not (math.isfinite(mid) and math.isfinite(q_lots) and math.isfinite(sigma))
+        or not sigma >= 0
+        or (time_left_s is not None and not math.isfinite(time_left_s))
+    ):
+        quotes = compute_quotes(params, mid, sigma, q_lots, time_left_s, tick_dollars)
+        return quotes.bid, quotes.ask
+    horizon = params.horizon_s
+    if time_left_s is not None:
+        horizon = min(horizon, max(time_left_s, 0.0))
+    gamma = params.gamma
+    risk = gamma * sigma * sigma * horizon
+    reservation = mid - q_lots * risk
+    half = risk / 2 + math.log1p(gamma / params.k) / gamma
+    half = max(half, params.min_half_spread)
+    return reservation - half, reservation + half
 
 
 def compute_quotes(

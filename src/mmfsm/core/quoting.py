@@ -23,20 +23,22 @@ By position state:
 
 from __future__ import annotations
 
-from attrs import frozen
+from attrs import define
 
 from mmfsm.core.commands import TimeInForce
 from mmfsm.core.config import Config
 from mmfsm.core.market_state import MarketState
 from mmfsm.core.orders import Purpose
-from mmfsm.core.quotes import QuoteParams, compute_quotes, weighted_mid
+from mmfsm.core.quotes import QuoteParams, quote_bid_ask, weighted_mid
 from mmfsm.core.ticks import PRICE_SCALE, Side, TickSize, clamp_to_range, snap, snap_to_grid
 
 __all__ = ["Intent", "exit_intent", "quote_intents", "unwind_intents"]
 
 
-@frozen(kw_only=True)
+@define(kw_only=True)
 class Intent:
+    """A desired order; lives for one quoting pass (not frozen: that costs per field)."""
+
     purpose: Purpose
     token: str
     side: Side
@@ -98,8 +100,9 @@ def quote_intents(
 ) -> tuple[Intent | None, Intent | None]:
     """Two-sided skewed quotes for quoting / inventory_held."""
     fair = ms.fair
-    top = ms.yes_book.top()
-    if fair is None or top is None:
+    book = ms.yes_book
+    top_bid, top_ask = book.best_bid, book.best_ask
+    if fair is None or top_bid is None or top_ask is None:
         return None, None
     if ms.stoikov is not None:
         mid = ms.stoikov.price(fair.bid, fair.bid_size, fair.ask, fair.ask_size, int(ms.tick))
@@ -107,19 +110,19 @@ def quote_intents(
         mid = weighted_mid(fair.bid, fair.bid_size, fair.ask, fair.ask_size)
     time_left = None if ms.end_ms is None else (ms.end_ms - now_ms) / 1000.0
     tick = ms.tick
-    quotes = compute_quotes(
+    quote_bid, quote_ask = quote_bid_ask(
         params,
-        mid=mid,
-        sigma=ms.sigma.sigma,
-        q_lots=ms.ledger.delta / order_size,
-        time_left_s=time_left,
-        tick_dollars=int(tick) / PRICE_SCALE,
+        mid,
+        ms.sigma.sigma,
+        ms.ledger.delta / order_size,
+        time_left,
+        int(tick) / PRICE_SCALE,
     )
     bid = _side_intent(
-        ms, Purpose.BID, quotes.bid, top.ask, tick, now_ms, room_long, order_size, max_retries
+        ms, Purpose.BID, quote_bid, top_ask, tick, now_ms, room_long, order_size, max_retries
     )
     ask = _side_intent(
-        ms, Purpose.ASK, quotes.ask, top.bid, tick, now_ms, room_short, order_size, max_retries
+        ms, Purpose.ASK, quote_ask, top_bid, tick, now_ms, room_short, order_size, max_retries
     )
     return bid, ask
 
@@ -135,21 +138,32 @@ def _side_intent(
     order_size: int,
     max_retries: int,
 ) -> Intent | None:
-    side = Side.BUY if purpose is Purpose.BID else Side.SELL
+    buy = purpose is Purpose.BID
+    side = Side.BUY if buy else Side.SELL
     offset = _retry_offset(ms, purpose, now_ms, opposite, max_retries)
     if offset is None:
         return None
     price = snap(model_price, side, tick, opposite_best=opposite)
     if price is None:
         return None
-    step = int(tick) * offset
-    price = price - step if side is Side.BUY else price + step
-    if not int(tick) <= price <= PRICE_SCALE - int(tick):
+    t = int(tick)
+    if offset:
+        price = price - t * offset if buy else price + t * offset
+    if not t <= price <= PRICE_SCALE - t:
         return None
     size = min(order_size, room)
     if size < max(ms.min_size, 1):
         return None
-    return _as_token_order(ms, purpose, price, size, TimeInForce.GTC, True)
+    # ``_as_token_order`` for a GTC post-only bid or ask (size > 0), written out.
+    if buy:
+        if ms.no_free >= size:
+            return Intent(purpose=purpose, token=ms.no_token, side=Side.SELL,
+                          price=PRICE_SCALE - price, size=size)
+        return Intent(purpose=purpose, token=ms.yes_token, side=Side.BUY, price=price, size=size)
+    if ms.yes_free >= size:
+        return Intent(purpose=purpose, token=ms.yes_token, side=Side.SELL, price=price, size=size)
+    return Intent(purpose=purpose, token=ms.no_token, side=Side.BUY,
+                  price=PRICE_SCALE - price, size=size)
 
 
 def unwind_intents(
