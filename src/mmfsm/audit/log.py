@@ -64,6 +64,7 @@ from pathlib import Path
 from attrs import define
 
 from mmfsm.audit.chain import GENESIS_PREV, chain_hash
+from mmfsm.audit.encode import dumps
 from mmfsm.audit.store import SCHEMA, SCHEMA_VERSION, AuditError, read_head
 from mmfsm.core import codec
 from mmfsm.core.commands import Alert, Cancel, CancelAll, Place
@@ -251,11 +252,11 @@ class AuditLog:
         """Append one step; commit now if it must be durable. True if committed."""
         self._check()
         try:
-            first = self._stage("event", event.ts_ms, before, codec.dumps(event), step=None)
+            first = self._stage("event", event.ts_ms, before, dumps(event), step=None)
             for t in step.transitions:
-                self._stage("transition", event.ts_ms, t.config_hash, codec.dumps(t), first)
+                self._stage("transition", event.ts_ms, t.config_hash, dumps(t), first)
             for command in step.commands:
-                self._stage("command", event.ts_ms, after, codec.dumps(command), first)
+                self._stage("command", event.ts_ms, after, dumps(command), first)
         except BaseException as exc:
             # The Engine has taken a step the log cannot hold: nothing may follow it.
             self._broken = f"{type(exc).__name__}: {exc}"
