@@ -45,7 +45,9 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from attrs import frozen
 
@@ -220,10 +222,14 @@ class ReplayFeed:
         self.skipped = 0  # crossed or locked YES rows
 
     def schedule(self) -> None:
-        for book in self.recording.books:
-            self.sched.push(book.ts_ms, Kind.CALL, lambda t, b=book: self._row(t, b))
-        for m in self.recording.markets:
-            self.sched.push(m.end_ms, Kind.CALL, lambda t, m=m: self._resolve(t, m))
+        """Every row, then every resolution, in one preloaded stream (same order as pushing
+        them one by one, see ``Scheduler.preload``)."""
+        row, resolve, call = self._row, self._resolve, Kind.CALL
+        items: list[tuple[int, Kind, Any]] = [
+            (book.ts_ms, call, partial(row, book=book)) for book in self.recording.books
+        ]
+        items += [(m.end_ms, call, partial(resolve, m=m)) for m in self.recording.markets]
+        self.sched.preload(items)
 
     def _tokens(self, m: RecordedMarket) -> tuple[str, str]:
         return f"{m.slug}-up", f"{m.slug}-down"
