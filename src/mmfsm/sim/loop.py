@@ -129,6 +129,7 @@ class _Run:
         probe: Probe | None,
         trace: bool = True,
         checks: bool = True,
+        engine: Engine | None = None,
     ) -> None:
         self.setup = setup
         self.keep_trace = trace
@@ -136,7 +137,7 @@ class _Run:
         self.sched = Scheduler(setup.start_ms)
         self.wire = Wire(self.sched, setup.venue.latency, setup.seed)
         self.venue = Venue(setup.venue, self.wire, self.sched, setup.seed)
-        self.engine = None if baseline else Engine(setup.config)
+        self.engine = None if baseline else (engine if engine is not None else Engine(setup.config))
         self.strategy: Strategy = (
             NaiveMaker.from_config(setup.config)
             if self.engine is None
@@ -281,6 +282,7 @@ def simulate(
     probe: Probe | None = None,
     trace: bool = True,
     checks: bool = True,
+    engine: Engine | None = None,
 ) -> RunResult:
     """Run ``setup`` once, with mmfsm's Engine or (``baseline``) the naive maker.
 
@@ -289,7 +291,8 @@ def simulate(
     no ``RunResult.trace`` (a long replay's trace holds every event and step); with
     ``checks=False`` the invariants are not checked (``RunResult.invariants`` stays at
     zero, and the exposure maxima in the metrics with it): a throughput mode for the
-    benchmark, never what ``mmfsm simulate`` runs.
+    benchmark, never what ``mmfsm simulate`` runs. ``engine`` is the Engine to drive
+    (a fresh one for ``setup.config`` if None), for a benchmark that times its steps.
     """
     return _Run(
         setup,
@@ -299,4 +302,5 @@ def simulate(
         probe=probe,
         trace=trace,
         checks=checks,
+        engine=engine,
     ).run()
