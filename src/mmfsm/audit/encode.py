@@ -36,7 +36,7 @@ __all__ = ["dumps", "remember_levels"]
 
 _quote = json.encoder.encode_basestring_ascii
 _SIDE_TEXT: dict[int, tuple[object, str]] = {}
-_SIDE_MEMO_MAX = 65_536
+_SIDE_MEMO_MAX = 4_096  # published sides are encoded within a few deliveries
 
 
 def _default(value: object) -> object:
@@ -58,9 +58,9 @@ _FIELDS: dict[type[Any], tuple[str, tuple[str, ...]]] = {
 
 
 def remember_levels(levels: tuple[tuple[int, int], ...], text: str) -> None:
-    """Register the JSON text of a side whose maker already has it (the replay parser
-    builds each recorded side's text from the text of its levels, each formatted once).
-    Keyed by identity and holding the tuple, so an entry can never describe another
+    """Register the JSON text of a side whose maker already has it (the simulated venue
+    publishes a replayed book from the recorded levels' texts, each formatted once by the
+    reader). Keyed by identity and holding the tuple, so an entry can never describe another
     object; the caller vouches that ``text`` is ``json.dumps(levels)`` with the codec's
     separators. Oldest entries go first once the table is full."""
     memo = _SIDE_TEXT

@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import operator
+import re
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -53,7 +55,7 @@ from attrs import frozen
 
 from mmfsm.core.book import parse_levels
 from mmfsm.core.events import OperatorHalt
-from mmfsm.core.ticks import SIZE_SCALE, TickSize, format_price, parse_price
+from mmfsm.core.ticks import PRICE_SCALE, SIZE_SCALE, TickSize, format_price, parse_price
 from mmfsm.sim.crowd import Levels
 from mmfsm.sim.latency import Wire
 from mmfsm.sim.schedule import Kind, Scheduler
@@ -88,11 +90,18 @@ class RecordedMarket:
 
 @frozen(kw_only=True)
 class RecordedBook:
+    """One recorded row. ``bids_text``/``asks_text``, when set, vouch that the side is
+    canonical (best first, distinct prices, sizes above 0, so the venue may publish it
+    as it is) and hold each level's JSON text (``[price,size]``), from which the venue
+    builds the published side's text for the audit log without formatting numbers."""
+
     ts_ms: int
     market: str
     up: bool
     bids: Levels
     asks: Levels
+    bids_text: tuple[str, ...] | None = None
+    asks_text: tuple[str, ...] | None = None
 
 
 @frozen(kw_only=True)
@@ -172,11 +181,134 @@ class _LevelParser:
         return tuple(out)
 
 
+# A row as the recorder writes it, every price and size a plain decimal string; any
+# other line (other key order, escapes, numbers as JSON numbers) is read by json.
+_ROW = re.compile(
+    r'\{"market":"(0x[0-9a-f]+)","outcome":"(UP|DOWN)","ts_ms":([0-9]{1,18}),'
+    r'"bids":(\[\]|\[\[.*?\]\]),"asks":(\[\]|\[\[.*?\]\])\}'
+)
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_PRICE_DIGITS = len(str(PRICE_SCALE)) - 1
+_SIZE_DIGITS = len(str(SIZE_SCALE)) - 1
+assert 10**_PRICE_DIGITS == PRICE_SCALE
+assert 10**_SIZE_DIGITS == SIZE_SCALE
+
+
+def _units(text: str, digits: int, scale: int) -> int:
+    """``parse_price``/``parse_size`` of a plain decimal (``12``, ``0.49``): the digits
+    after the point, trailing zeros aside, must fit the scale, as ``Decimal`` would
+    require. Anything else is the general reader's to accept or to name."""
+    if _NUMBER.fullmatch(text) is None:
+        raise _Fallback
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0")
+    if len(frac) > digits:
+        raise _Fallback
+    return int(whole) * scale + (int(frac.ljust(digits, "0")) if frac else 0)
+
+
+class _Fallback(Exception):
+    """A row the fast reader does not vouch for: read it the general way."""
+
+
+_ASCENDING = operator.lt
+_DESCENDING = operator.gt
+_PRICE = operator.itemgetter(0)
+_SIZE = operator.itemgetter(1)
+
+
+class _RowReader:
+    """Reads rows without a JSON tree: a row is matched as a whole (``_ROW``), each side
+    is split into its ``"price","size"`` pairs, and each distinct pair is parsed once by
+    ``_LevelParser`` into its level and its level's JSON text. A side identical to the
+    same token's previous one is the previous side's very tuple, so whoever compares
+    books (the Engine, the venue, the audit writer) can stop at ``is``. Anything
+    unexpected raises ``_Fallback`` and the row is read by ``json`` and ``_LevelParser``
+    exactly as before, errors included."""
+
+    __slots__ = ("levels", "parse", "previous", "texts")
+
+    def __init__(self, parse: _LevelParser) -> None:
+        self.parse = parse
+        self.levels: dict[str, tuple[int, int]] = {}
+        self.texts: dict[str, str] = {}
+        # (token, is_bids) -> (raw side, its levels, their texts or None)
+        self.previous: dict[tuple[str, bool], tuple[str, Levels, tuple[str, ...] | None]] = {}
+
+    def side(
+        self, raw: str, key: tuple[str, bool], *, market: str, token: str
+    ) -> tuple[Levels, tuple[str, ...] | None]:
+        last = self.previous.get(key)
+        if last is not None and last[0] == raw:
+            return last[1], last[2]
+        if raw == "[]":
+            levels: Levels = ()
+            texts: tuple[str, ...] | None = ()
+        else:
+            parts = raw[2:-2].split("],[")
+            try:
+                levels = tuple(map(self.levels.__getitem__, parts))
+            except KeyError:
+                for part in parts:
+                    if part not in self.levels:
+                        self._learn(part, market=market, token=token, bids=key[1])
+                levels = tuple(map(self.levels.__getitem__, parts))
+            prices = tuple(map(_PRICE, levels))
+            ordered = all(map(_DESCENDING if key[1] else _ASCENDING, prices, prices[1:]))
+            texts = (
+                tuple(map(self.texts.__getitem__, parts))
+                if ordered and min(map(_SIZE, levels)) > 0
+                else None
+            )
+        self.previous[key] = (raw, levels, texts)
+        return levels, texts
+
+    def _learn(self, part: str, *, market: str, token: str, bids: bool) -> None:
+        pieces = part[1:-1].split('","')
+        if len(pieces) != 2 or part[0] != '"' or part[-1] != '"':
+            raise _Fallback
+        price_text, size_text = pieces
+        prices, sizes = self.parse.prices, self.parse.sizes
+        price = prices.get(price_text)
+        if price is None:
+            price = prices[price_text] = _units(price_text, _PRICE_DIGITS, PRICE_SCALE)
+        size = sizes.get(size_text)
+        if size is None:
+            size = sizes[size_text] = _units(size_text, _SIZE_DIGITS, SIZE_SCALE)
+        self.levels[part] = (price, size)
+        self.texts[part] = f"[{price},{size}]"
+
+
 def _read_books(path: Path, keep: set[str]) -> Iterator[RecordedBook]:
     parse = _LevelParser()
+    fast = _RowReader(parse)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         for line in fh:
+            m = _ROW.fullmatch(line.rstrip("\n"))
+            if m is not None:
+                market, outcome, ts, raw_bids, raw_asks = m.groups()
+                if market not in keep:
+                    continue
+                token = f"{market}:{outcome}"
+                try:
+                    bids, bids_text = fast.side(raw_bids, (token, True), market=market, token=token)
+                    asks, asks_text = fast.side(
+                        raw_asks, (token, False), market=market, token=token
+                    )
+                except _Fallback:
+                    pass
+                else:
+                    yield RecordedBook(
+                        ts_ms=int(ts),
+                        market=market,
+                        up=outcome == "UP",
+                        bids=bids,
+                        asks=asks,
+                        bids_text=bids_text,
+                        asks_text=asks_text,
+                    )
+                    continue
             if not line.strip():
                 continue
             row = json.loads(line)
@@ -246,7 +378,12 @@ class ReplayFeed:
         elif tick < vm.tick:
             self.venue.set_tick(now, m.market, tick)
         token = yes if book.up else no
-        if self.venue.replay_book(now, m.market, token, book.bids, book.asks):
+        texts = (
+            None
+            if book.bids_text is None or book.asks_text is None
+            else (book.bids_text, book.asks_text)
+        )
+        if self.venue.replay_book(now, m.market, token, book.bids, book.asks, texts):
             self.used += 1
         elif book.up:
             self.skipped += 1

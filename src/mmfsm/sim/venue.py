@@ -38,11 +38,13 @@ contains its own orders; the YES snapshot carries the crowd's own spread for INV
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections import Counter
 
 from attrs import define, field, frozen
 
+from mmfsm.audit.encode import remember_levels
 from mmfsm.core.commands import Cancel, CancelAll, Command, Place, TimeInForce
 from mmfsm.core.events import (
     BookSnapshot,
@@ -116,6 +118,7 @@ class VenueMarket:
     payout: int | None = None  # YES payout in price units once resolved
     last_mark: int | None = None
     recorded: dict[str, tuple[Levels, Levels]] = field(factory=dict)
+    recorded_text: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(factory=dict)
 
     def mark(self) -> int | None:
         if self.payout is not None:
@@ -221,9 +224,26 @@ class Venue:
         own_bids, own_asks = self._own_levels(vm)
         for tok in (vm.yes, vm.no) if token is None else (token,):
             is_yes = tok == vm.yes
+            add_bids, add_asks = (
+                (own_bids, own_asks)
+                if is_yes
+                else (mirror(own_asks.items()), mirror(own_bids.items()))
+            )
             if tok in vm.recorded:
-                bids, asks = (dict(x) for x in vm.recorded[tok])
-                spread = _spread(vm.recorded[tok]) if is_yes else None
+                recorded = vm.recorded[tok]
+                spread = _spread(recorded) if is_yes else None
+                texts = vm.recorded_text.get(tok)
+                if texts is not None:
+                    fast_bids = _merged(recorded[0], texts[0], add_bids, bids=True)
+                    fast_asks = _merged(recorded[1], texts[1], add_asks, bids=False)
+                    if fast_bids is not None and fast_asks is not None:
+                        at = self.wire.arrival("market", now)
+                        snap = BookSnapshot(
+                            ts_ms=at, market=market, token=tok, bids=fast_bids, asks=fast_asks
+                        )
+                        self.wire.deliver(at, snap, spread)
+                        continue
+                bids, asks = (dict(x) for x in recorded)
             else:
                 yes_bids, yes_asks = vm.crowd.bids, vm.crowd.asks
                 bids, asks = (
@@ -232,11 +252,6 @@ class Venue:
                     else (mirror(yes_asks.items()), mirror(yes_bids.items()))
                 )
                 spread = vm.crowd.spread() if is_yes else None
-            add_bids, add_asks = (
-                (own_bids, own_asks)
-                if is_yes
-                else (mirror(own_asks.items()), mirror(own_bids.items()))
-            )
             for p, s in add_bids.items():
                 bids[p] = bids.get(p, 0) + s
             for p, s in add_asks.items():
@@ -546,12 +561,27 @@ class Venue:
             o.ahead = ahead_after_decrease(o.ahead, o.level_seen, level, self.params.queue_power)
             o.level_seen = level
 
-    def replay_book(self, now: int, market: str, token: str, bids: Levels, asks: Levels) -> bool:
+    def replay_book(
+        self,
+        now: int,
+        market: str,
+        token: str,
+        bids: Levels,
+        asks: Levels,
+        texts: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+    ) -> bool:
         """A recorded snapshot of one token. The YES token's replaces the crowd and drives the
         fill inference; a crossed or locked record is published but never matched against.
-        Returns whether it was used for matching."""
+        ``texts``, if the reader vouches that both sides are canonical (best first, distinct
+        prices, sizes above 0), are their levels' JSON texts: the book is then published
+        without re-sorting, and with its text for the audit log. Returns whether the
+        snapshot was used for matching."""
         vm = self.markets[market]
         vm.recorded[token] = (bids, asks)
+        if texts is None:
+            vm.recorded_text.pop(token, None)
+        else:
+            vm.recorded_text[token] = texts
         if token != vm.yes:
             return False
         if bids and asks and bids[0][0] >= asks[0][0]:
@@ -567,6 +597,43 @@ class Venue:
             self._cancel(now, o.place.client_id)
         vm.closed = True
         vm.payout = payout
+
+
+def _neg_price(level: tuple[int, int]) -> int:
+    return -level[0]
+
+
+def _price(level: tuple[int, int]) -> int:
+    return level[0]
+
+
+def _merged(
+    levels: Levels, texts: tuple[str, ...], own: dict[int, int], *, bids: bool
+) -> Levels | None:
+    """A canonical recorded side with our resting size added, as ``sorted_levels`` of the
+    summed dict would give it (None when ours is not a positive size), and its JSON text
+    registered for the audit writer. Our one or two levels go in by bisection; the
+    recorded side is not rebuilt, and is returned as it is when we have nothing on it."""
+    if not own:
+        remember_levels(levels, "[" + ",".join(texts) + "]")
+        return levels
+    out = list(levels)
+    text = list(texts)
+    key = _neg_price if bids else _price
+    for price, size in own.items():
+        if size <= 0:
+            return None
+        i = bisect.bisect_left(out, -price if bids else price, key=key)
+        if i < len(out) and out[i][0] == price:
+            size += out[i][1]
+            out[i] = (price, size)
+            text[i] = f"[{price},{size}]"
+        else:
+            out.insert(i, (price, size))
+            text.insert(i, f"[{price},{size}]")
+    merged = tuple(out)
+    remember_levels(merged, "[" + ",".join(text) + "]")
+    return merged
 
 
 def _spread(levels: tuple[Levels, Levels]) -> int | None:
