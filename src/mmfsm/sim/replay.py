@@ -102,6 +102,7 @@ class RecordedBook:
     asks: Levels
     bids_text: tuple[str, ...] | None = None
     asks_text: tuple[str, ...] | None = None
+    tick: TickSize | None = None  # ``row_tick``, when the reader worked it out already
 
 
 @frozen(kw_only=True)
@@ -183,23 +184,28 @@ class _LevelParser:
 
 # A row as the recorder writes it, every price and size a plain decimal string; any
 # other line (other key order, escapes, numbers as JSON numbers) is read by json.
+_NUM = r"[0-9]+(?:\.[0-9]+)?"
+_SIDE = rf'\[(?:\["{_NUM}","{_NUM}"\](?:,\["{_NUM}","{_NUM}"\])*)?\]'
 _ROW = re.compile(
     r'\{"market":"(0x[0-9a-f]+)","outcome":"(UP|DOWN)","ts_ms":([0-9]{1,18}),'
-    r'"bids":(\[\]|\[\[.*?\]\]),"asks":(\[\]|\[\[.*?\]\])\}'
+    rf'"bids":({_SIDE}),"asks":({_SIDE})\}}'
 )
-_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _PRICE_DIGITS = len(str(PRICE_SCALE)) - 1
 _SIZE_DIGITS = len(str(SIZE_SCALE)) - 1
 assert 10**_PRICE_DIGITS == PRICE_SCALE
 assert 10**_SIZE_DIGITS == SIZE_SCALE
+_GRIDS = (TickSize.CENT, TickSize.MILLI, TickSize.TENTH_MILLI)  # coarsest first
+_CENT, _MILLI = int(TickSize.CENT), int(TickSize.MILLI)
+
+
+class _Fallback(Exception):
+    """A row the fast reader does not vouch for: read it the general way."""
 
 
 def _units(text: str, digits: int, scale: int) -> int:
-    """``parse_price``/``parse_size`` of a plain decimal (``12``, ``0.49``): the digits
-    after the point, trailing zeros aside, must fit the scale, as ``Decimal`` would
-    require. Anything else is the general reader's to accept or to name."""
-    if _NUMBER.fullmatch(text) is None:
-        raise _Fallback
+    """``parse_price``/``parse_size`` of a plain decimal (``12``, ``0.49``, as ``_NUM``
+    matched it): the digits after the point, trailing zeros aside, must fit the scale, as
+    ``Decimal`` would require; anything else is the general reader's to accept or name."""
     whole, _, frac = text.partition(".")
     frac = frac.rstrip("0")
     if len(frac) > digits:
@@ -207,76 +213,77 @@ def _units(text: str, digits: int, scale: int) -> int:
     return int(whole) * scale + (int(frac.ljust(digits, "0")) if frac else 0)
 
 
-class _Fallback(Exception):
-    """A row the fast reader does not vouch for: read it the general way."""
-
-
-_ASCENDING = operator.lt
-_DESCENDING = operator.gt
-_PRICE = operator.itemgetter(0)
-_SIZE = operator.itemgetter(1)
-
-
 class _RowReader:
-    """Reads rows without a JSON tree: a row is matched as a whole (``_ROW``), each side
-    is split into its ``"price","size"`` pairs, and each distinct pair is parsed once by
-    ``_LevelParser`` into its level and its level's JSON text. A side identical to the
-    same token's previous one is the previous side's very tuple, so whoever compares
-    books (the Engine, the venue, the audit writer) can stop at ``is``. Anything
-    unexpected raises ``_Fallback`` and the row is read by ``json`` and ``_LevelParser``
-    exactly as before, errors included."""
+    """Reads rows without a JSON tree. ``_ROW`` matches and checks a whole row (every
+    price and size a quoted plain decimal), so a side's numbers are its text between the
+    quotes, prices and sizes alternately, and each distinct price or size string is
+    converted once. A side identical to the same token's previous one is the previous
+    side's very tuple, so whoever compares books (the Engine, the venue, the audit
+    writer) can stop at ``is``. Anything unexpected raises ``_Fallback``: the row is then
+    read by ``json`` and ``_LevelParser`` exactly as before, errors included."""
 
-    __slots__ = ("levels", "parse", "previous", "texts")
+    __slots__ = ("previous", "price_head", "price_rank", "prices", "size_tail", "sizes")
 
     def __init__(self, parse: _LevelParser) -> None:
-        self.parse = parse
-        self.levels: dict[str, tuple[int, int]] = {}
-        self.texts: dict[str, str] = {}
-        # (token, is_bids) -> (raw side, its levels, their texts or None)
-        self.previous: dict[tuple[str, bool], tuple[str, Levels, tuple[str, ...] | None]] = {}
+        self.prices = parse.prices  # shared with the general reader: same strings, same ints
+        self.sizes = parse.sizes
+        self.price_head: dict[str, str] = {}  # "0.49" -> "[4900," (a level's JSON, head)
+        self.size_tail: dict[str, str] = {}  # "205" -> "205000000]"
+        self.price_rank: dict[str, int] = {}  # index in _GRIDS of the coarsest grid it is on
+        # (token, is_bids) -> (raw side, levels, level texts or None, grid rank)
+        self.previous: dict[tuple[str, bool], tuple[str, Levels, tuple[str, ...] | None, int]] = {}
 
-    def side(
-        self, raw: str, key: tuple[str, bool], *, market: str, token: str
-    ) -> tuple[Levels, tuple[str, ...] | None]:
+    def side(self, raw: str, key: tuple[str, bool]) -> tuple[Levels, tuple[str, ...] | None, int]:
+        """The side's levels, their JSON texts (None unless the side is canonical: best
+        first, distinct prices, sizes above 0) and its grid rank."""
         last = self.previous.get(key)
         if last is not None and last[0] == raw:
-            return last[1], last[2]
+            return last[1], last[2], last[3]
         if raw == "[]":
-            levels: Levels = ()
-            texts: tuple[str, ...] | None = ()
-        else:
-            parts = raw[2:-2].split("],[")
-            try:
-                levels = tuple(map(self.levels.__getitem__, parts))
-            except KeyError:
-                for part in parts:
-                    if part not in self.levels:
-                        self._learn(part, market=market, token=token, bids=key[1])
-                levels = tuple(map(self.levels.__getitem__, parts))
-            prices = tuple(map(_PRICE, levels))
-            ordered = all(map(_DESCENDING if key[1] else _ASCENDING, prices, prices[1:]))
-            texts = (
-                tuple(map(self.texts.__getitem__, parts))
-                if ordered and min(map(_SIZE, levels)) > 0
-                else None
-            )
-        self.previous[key] = (raw, levels, texts)
-        return levels, texts
+            self.previous[key] = (raw, (), (), 0)
+            return (), (), 0
+        # '[["0.5","205"],["0.49","75"]]' -> ['0.5', '205', '0.49', '75']
+        flat = raw[3:-3].replace('"],["', '","').split('","')
+        price_texts, size_texts = flat[0::2], flat[1::2]
+        try:
+            heads = tuple(map(self.price_head.__getitem__, price_texts))
+        except KeyError:
+            self._learn_prices(price_texts)
+            heads = tuple(map(self.price_head.__getitem__, price_texts))
+        try:
+            tails = tuple(map(self.size_tail.__getitem__, size_texts))
+        except KeyError:
+            self._learn_sizes(size_texts)
+            tails = tuple(map(self.size_tail.__getitem__, size_texts))
+        prices = tuple(map(self.prices.__getitem__, price_texts))
+        sizes = tuple(map(self.sizes.__getitem__, size_texts))
+        levels = tuple(zip(prices, sizes, strict=True))
+        canonical = min(sizes) > 0 and all(
+            map(operator.gt if key[1] else operator.lt, prices, prices[1:])
+        )
+        texts = tuple(map(operator.add, heads, tails)) if canonical else None
+        rank = max(map(self.price_rank.__getitem__, price_texts))
+        self.previous[key] = (raw, levels, texts, rank)
+        return levels, texts, rank
 
-    def _learn(self, part: str, *, market: str, token: str, bids: bool) -> None:
-        pieces = part[1:-1].split('","')
-        if len(pieces) != 2 or part[0] != '"' or part[-1] != '"':
-            raise _Fallback
-        price_text, size_text = pieces
-        prices, sizes = self.parse.prices, self.parse.sizes
-        price = prices.get(price_text)
-        if price is None:
-            price = prices[price_text] = _units(price_text, _PRICE_DIGITS, PRICE_SCALE)
-        size = sizes.get(size_text)
-        if size is None:
-            size = sizes[size_text] = _units(size_text, _SIZE_DIGITS, SIZE_SCALE)
-        self.levels[part] = (price, size)
-        self.texts[part] = f"[{price},{size}]"
+    def _learn_prices(self, texts: list[str]) -> None:
+        for text in texts:
+            if text not in self.price_head:
+                price = self.prices.get(text)
+                if price is None:
+                    price = self.prices[text] = _units(text, _PRICE_DIGITS, PRICE_SCALE)
+                self.price_head[text] = f"[{price},"
+                self.price_rank[text] = (
+                    0 if price % _CENT == 0 else (1 if price % _MILLI == 0 else 2)
+                )
+
+    def _learn_sizes(self, texts: list[str]) -> None:
+        for text in texts:
+            if text not in self.size_tail:
+                size = self.sizes.get(text)
+                if size is None:
+                    size = self.sizes[text] = _units(text, _SIZE_DIGITS, SIZE_SCALE)
+                self.size_tail[text] = f"{size}]"
 
 
 def _read_books(path: Path, keep: set[str]) -> Iterator[RecordedBook]:
@@ -292,10 +299,8 @@ def _read_books(path: Path, keep: set[str]) -> Iterator[RecordedBook]:
                     continue
                 token = f"{market}:{outcome}"
                 try:
-                    bids, bids_text = fast.side(raw_bids, (token, True), market=market, token=token)
-                    asks, asks_text = fast.side(
-                        raw_asks, (token, False), market=market, token=token
-                    )
+                    bids, bids_text, bids_rank = fast.side(raw_bids, (token, True))
+                    asks, asks_text, asks_rank = fast.side(raw_asks, (token, False))
                 except _Fallback:
                     pass
                 else:
@@ -307,6 +312,7 @@ def _read_books(path: Path, keep: set[str]) -> Iterator[RecordedBook]:
                         asks=asks,
                         bids_text=bids_text,
                         asks_text=asks_text,
+                        tick=_GRIDS[max(bids_rank, asks_rank)],
                     )
                     continue
             if not line.strip():
@@ -326,8 +332,10 @@ def _read_books(path: Path, keep: set[str]) -> Iterator[RecordedBook]:
 
 def row_tick(book: RecordedBook) -> TickSize:
     """The coarsest Polymarket tick (0.01 at most) on which every price of the row lies."""
+    if book.tick is not None:
+        return book.tick
     prices = [p for p, _ in book.bids] + [p for p, _ in book.asks]
-    for tick in (TickSize.CENT, TickSize.MILLI, TickSize.TENTH_MILLI):
+    for tick in _GRIDS:
         if all(p % int(tick) == 0 for p in prices):
             return tick
     return TickSize.TENTH_MILLI
