@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from mmfsm.audit.chain import CHAIN_TAG, chain_hash
 from mmfsm.audit.encode import dumps, remember_levels
 from mmfsm.core import codec
-from mmfsm.core.events import BookSnapshot
+from mmfsm.core.commands import Cancel, Place, TimeInForce
+from mmfsm.core.events import BookSnapshot, ClockTick, OrderAcked, OrderCancelled
+from mmfsm.core.ticks import Side
 from mmfsm.sim.loop import simulate
 from mmfsm.sim.scenarios import SCENARIOS
 
@@ -71,6 +73,36 @@ def test_book_bodies_are_the_codecs(book: BookSnapshot) -> None:
 def test_remembered_sides_are_the_codecs(book: BookSnapshot) -> None:
     remember_levels(book.bids, json.dumps(book.bids, separators=(",", ":")))
     assert dumps(book) == codec.dumps(book)
+
+
+flat_values = st.one_of(
+    st.builds(ClockTick, ts_ms=st.integers(0, 2**64)),
+    st.builds(OrderAcked, ts_ms=st.integers(0, 2**40), client_id=st.text(), venue_id=st.text()),
+    st.builds(
+        OrderCancelled,
+        ts_ms=st.integers(0, 2**40),
+        client_id=st.text(),
+        size_matched=st.integers(0, 2**70),
+    ),
+    st.builds(Cancel, client_id=st.text(), market=st.text(), reason=st.text()),
+    st.builds(
+        Place,
+        client_id=st.text(),
+        market=st.text(),
+        token=st.text(),
+        side=st.sampled_from(Side),
+        price=st.integers(-(2**40), 2**40),
+        size=st.integers(0, 2**70),
+        tif=st.sampled_from(TimeInForce),
+        post_only=st.booleans(),
+        expires_ms=st.none() | st.integers(0, 2**50),
+    ),
+)
+
+
+@given(flat_values)
+def test_flat_bodies_are_the_codecs(value: object) -> None:
+    assert dumps(value) == codec.dumps(value)
 
 
 def test_odd_levels_fall_back_to_the_codecs_text() -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "STEP_KINDS",
     "AuditRecord",
     "chain_hash",
+    "record_hash",
 ]
 
 GENESIS_PREV = "0" * 64
@@ -70,11 +71,27 @@ def chain_hash(
 ) -> str:
     """SHA-256 (hex) of one record's columns and its predecessor's hash.
 
-    The hashed text is ``json.dumps([TAG, seq, step, kind, ts_ms, wall_ms, config_hash,
-    body, prev_hash], separators=(",", ":"), ensure_ascii=True)``; it is assembled here
-    from the C string escaper instead, which gives the same bytes at a fraction of the
-    cost (the writer hashes every record). Anything but plain ints and strs takes the
-    generic path, so the text never depends on which path ran.
+    The hashed text is ``json.dumps([CHAIN_TAG, seq, step, kind, ts_ms, wall_ms,
+    config_hash, body, prev_hash], separators=(",", ":"), ensure_ascii=True)``.
+    """
+    return record_hash(seq, step, kind, ts_ms, wall_ms, config_hash, body, prev_hash)
+
+
+def record_hash(
+    seq: int,
+    step: int,
+    kind: str,
+    ts_ms: int,
+    wall_ms: int,
+    config_hash: str,
+    body: str,
+    prev_hash: str,
+) -> str:
+    """``chain_hash`` with positional arguments, for the writer, which hashes every record.
+
+    The text is assembled from the C string escaper that ``json.dumps`` itself uses,
+    which gives the same bytes at a fraction of the cost; anything but plain ints and
+    strs takes the generic path, so the text never depends on which path ran.
     """
     if (
         type(seq) is int

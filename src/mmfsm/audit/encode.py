@@ -86,16 +86,59 @@ def _book(e: BookSnapshot) -> str | None:
     )
 
 
+# Class -> its keys in sorted order, each as ('"key":', field name or None for "type").
+_SORTED: dict[type[Any], tuple[tuple[str, str | None], ...]] = {
+    cls: tuple(
+        (json.dumps(key) + ":", None if key == "type" else key)
+        for key in sorted({"type", *fields})
+    )
+    for cls, (_, fields) in _FIELDS.items()
+    if "type" not in fields
+}
+
+
+def _flat(obj: object, cls: type[Any]) -> str | None:
+    """The object's JSON when every field is an int, str, bool, None or str-valued enum
+    (acks, cancels, clock ticks, most commands): written field by field, as the encoder
+    would write each; None when a field is anything else."""
+    name = _FIELDS[cls][0]
+    out = []
+    for key, field in _SORTED[cls]:
+        if field is None:
+            out.append(key + _quote(name))
+            continue
+        v = getattr(obj, field)
+        t = type(v)
+        if t is int:
+            out.append(key + int.__repr__(v))
+        elif t is str:
+            out.append(key + _quote(v))
+        elif v is None:
+            out.append(key + "null")
+        elif t is bool:
+            out.append(key + ("true" if v else "false"))
+        elif isinstance(v, enum.Enum) and type(v.value) is str:
+            out.append(key + _quote(v.value))
+        else:
+            return None
+    return "{" + ",".join(out) + "}"
+
+
 def dumps(obj: object) -> str:
     """``codec.dumps(obj)``, same text."""
-    if type(obj) is BookSnapshot:
+    cls = type(obj)
+    if cls is BookSnapshot:
         try:
-            text = _book(obj)
+            text = _book(obj)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             text = None
         if text is not None:
             return text
-    known = _FIELDS.get(type(obj))
+    elif cls in _SORTED:
+        text = _flat(obj, cls)
+        if text is not None:
+            return text
+    known = _FIELDS.get(cls)
     if known is None:
         return codec.dumps(obj)
     name, fields = known

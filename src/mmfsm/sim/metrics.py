@@ -113,6 +113,8 @@ class Collector:
     _direction: dict[str, tuple[str, bool]] = field(factory=dict)
     _pnl_by_market: dict[str, int] = field(factory=dict)
     _held: dict[tuple[str, str], tuple[str, int]] = field(factory=dict)  # -> (state, since)
+    _stepped: bool = True  # a step moved a machine since the states were last looked at
+    _markets_seen: int = -1
 
     def __attrs_post_init__(self) -> None:
         self._now = self.start_ms
@@ -122,9 +124,11 @@ class Collector:
     def advance(self, now: int) -> None:
         """Credit the time since the last item to every machine's current state.
 
-        Lazily: a machine's state is looked at on every item, as before, but its time is
-        only added up when the state it is seen in changes (and at ``finish``), which
-        gives the same sums without a dictionary update per machine per item.
+        Lazily: a machine's time is only added up when the state it is seen in changes
+        (and at ``finish``), and the states are only looked at after a step that made a
+        transition or when a market appeared: a machine changes state only by a transition,
+        and every transition is in its step's ``transitions`` (the audit log relies on the
+        same). Same sums, without a dictionary update per machine per item.
         """
         dt = now - self._now
         if dt <= 0 or self.engine is None:
@@ -133,6 +137,10 @@ class Collector:
         prev = self._now
         self._now = now
         e = self.engine
+        if not self._stepped and len(e.markets) == self._markets_seen:
+            return  # no machine can have moved: every move is a step's transition
+        self._stepped = False
+        self._markets_seen = len(e.markets)
         held = self._held
         self._see(held, "bot", "bot", e.bot.state, prev)
         for name, ms in e.markets.items():
@@ -169,6 +177,8 @@ class Collector:
 
     def on_step(self, event: Event, step: Step, adds_long: dict[str, bool]) -> None:
         self.events += 1
+        if step.transitions:
+            self._stepped = True
         if isinstance(event, OrderRejected) and event.reason is RejectReason.POST_ONLY:
             where = self._direction.get(event.client_id)
             if where is not None:

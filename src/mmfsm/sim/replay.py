@@ -358,6 +358,7 @@ class ReplayFeed:
         self.wire = wire
         self.sched = sched
         self.by_id = {m.market: m for m in recording.markets}
+        self._token_ids: dict[str, tuple[str, str]] = {}
         self.used = 0  # YES rows used for matching
         self.skipped = 0  # crossed or locked YES rows
 
@@ -372,7 +373,10 @@ class ReplayFeed:
         self.sched.preload(items)
 
     def _tokens(self, m: RecordedMarket) -> tuple[str, str]:
-        return f"{m.slug}-up", f"{m.slug}-down"
+        tokens = self._token_ids.get(m.market)
+        if tokens is None:
+            tokens = self._token_ids[m.market] = (f"{m.slug}-up", f"{m.slug}-down")
+        return tokens
 
     def _row(self, now: int, book: RecordedBook) -> None:
         m = self.by_id[book.market]

@@ -586,7 +586,9 @@ class Venue:
             return False
         if bids and asks and bids[0][0] >= asks[0][0]:
             return False
-        vm.crowd = CrowdBook(dict(bids), dict(asks))
+        crowd = CrowdBook()
+        crowd.bids, crowd.asks = dict(bids), dict(asks)  # one copy each, not two
+        vm.crowd = crowd
         self.requeue(now, market)
         return True
 
