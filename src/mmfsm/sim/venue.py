@@ -397,10 +397,17 @@ class Venue:
     @staticmethod
     def _crosses(vm: VenueMarket, order: VenueOrder) -> bool:
         opposite = [o.yes_price for o in vm.orders.values() if o.is_bid != order.is_bid]
+        # The best of the crowd's side, then of it and ours: the best of the union.
         if order.is_bid:
-            best = min([*opposite, *vm.crowd.asks], default=None)
+            crowd = min(vm.crowd.asks, default=None)
+            if crowd is not None:
+                opposite.append(crowd)
+            best = min(opposite, default=None)
             return best is not None and order.yes_price >= best
-        best = max([*opposite, *vm.crowd.bids], default=None)
+        crowd = max(vm.crowd.bids, default=None)
+        if crowd is not None:
+            opposite.append(crowd)
+        best = max(opposite, default=None)
         return best is not None and order.yes_price <= best
 
     def _sweep_crowd(self, now: int, vm: VenueMarket, order: VenueOrder) -> None:
