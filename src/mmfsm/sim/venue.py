@@ -119,6 +119,28 @@ class VenueMarket:
     last_mark: int | None = None
     recorded: dict[str, tuple[Levels, Levels]] = field(factory=dict)
     recorded_text: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(factory=dict)
+    # (token, is_bids) -> (recorded side, our sizes on it, the published side, its text)
+    published: dict[tuple[str, bool], tuple[Levels, dict[int, int], Levels, str]] = field(
+        factory=dict
+    )
+
+    def side(
+        self, token: str, bids: bool, levels: Levels, texts: tuple[str, ...], own: dict[int, int]
+    ) -> Levels | None:
+        """A replayed side as published (``_merged``); the very tuple published last time
+        when neither the recorded side (the reader hands an unchanged side over as the same
+        tuple) nor our sizes on it changed, so the strategy can compare sides by ``is``."""
+        key = (token, bids)
+        last = self.published.get(key)
+        if last is not None and last[0] is levels and last[1] == own:
+            remember_levels(last[2], last[3])
+            return last[2]
+        merged = _merged(levels, texts, own, bids=bids)
+        if merged is None:
+            return None
+        self.published[key] = (levels, own, *merged)
+        remember_levels(*merged)
+        return merged[0]
 
     def mark(self) -> int | None:
         if self.payout is not None:
@@ -234,8 +256,8 @@ class Venue:
                 spread = _spread(recorded) if is_yes else None
                 texts = vm.recorded_text.get(tok)
                 if texts is not None:
-                    fast_bids = _merged(recorded[0], texts[0], add_bids, bids=True)
-                    fast_asks = _merged(recorded[1], texts[1], add_asks, bids=False)
+                    fast_bids = vm.side(tok, True, recorded[0], texts[0], add_bids)
+                    fast_asks = vm.side(tok, False, recorded[1], texts[1], add_asks)
                     if fast_bids is not None and fast_asks is not None:
                         at = self.wire.arrival("market", now)
                         snap = BookSnapshot(
@@ -618,14 +640,13 @@ def _price(level: tuple[int, int]) -> int:
 
 def _merged(
     levels: Levels, texts: tuple[str, ...], own: dict[int, int], *, bids: bool
-) -> Levels | None:
+) -> tuple[Levels, str] | None:
     """A canonical recorded side with our resting size added, as ``sorted_levels`` of the
     summed dict would give it (None when ours is not a positive size), and its JSON text
-    registered for the audit writer. Our one or two levels go in by bisection; the
-    recorded side is not rebuilt, and is returned as it is when we have nothing on it."""
+    for the audit writer. Our one or two levels go in by bisection; the recorded side is
+    not rebuilt, and is returned as it is when we have nothing on it."""
     if not own:
-        remember_levels(levels, "[" + ",".join(texts) + "]")
-        return levels
+        return levels, "[" + ",".join(texts) + "]"
     out = list(levels)
     text = list(texts)
     key = _neg_price if bids else _price
@@ -640,9 +661,7 @@ def _merged(
         else:
             out.insert(i, (price, size))
             text.insert(i, f"[{price},{size}]")
-    merged = tuple(out)
-    remember_levels(merged, "[" + ",".join(text) + "]")
-    return merged
+    return tuple(out), "[" + ",".join(text) + "]"
 
 
 def _spread(levels: tuple[Levels, Levels]) -> int | None:
