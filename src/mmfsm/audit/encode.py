@@ -52,8 +52,7 @@ _encode = _ENCODER.encode
 
 # Class -> (its codec name, its field names in declaration order).
 _FIELDS: dict[type[Any], tuple[str, tuple[str, ...]]] = {
-    cls: (name, tuple(f.name for f in attrs.fields(cls)))
-    for name, cls in codec._CLASSES.items()
+    cls: (name, tuple(f.name for f in attrs.fields(cls))) for name, cls in codec._CLASSES.items()
 }
 
 
@@ -89,8 +88,7 @@ def _book(e: BookSnapshot) -> str | None:
 # Class -> its keys in sorted order, each as ('"key":', field name or None for "type").
 _SORTED: dict[type[Any], tuple[tuple[str, str | None], ...]] = {
     cls: tuple(
-        (json.dumps(key) + ":", None if key == "type" else key)
-        for key in sorted({"type", *fields})
+        (json.dumps(key) + ":", None if key == "type" else key) for key in sorted({"type", *fields})
     )
     for cls, (_, fields) in _FIELDS.items()
     if "type" not in fields
