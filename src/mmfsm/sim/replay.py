@@ -213,6 +213,25 @@ def _units(text: str, digits: int, scale: int) -> int:
     return int(whole) * scale + (int(frac.ljust(digits, "0")) if frac else 0)
 
 
+class _Learned(dict[str, str]):
+    """A price's or size's string -> a level's JSON head (``[4900,``) or tail (``205000000]``),
+    worked out on first sight (``__missing__``, called from C by the lookups below), so a
+    side is looked up in one pass whether its numbers are known or not."""
+
+    __slots__ = ("digits", "head", "scale", "units")
+
+    def __init__(self, units: dict[str, int], digits: int, scale: int, *, head: bool) -> None:
+        super().__init__()
+        self.units, self.digits, self.scale, self.head = units, digits, scale, head
+
+    def __missing__(self, text: str) -> str:
+        value = self.units.get(text)
+        if value is None:
+            value = self.units[text] = _units(text, self.digits, self.scale)
+        out = self[text] = f"[{value}," if self.head else f"{value}]"
+        return out
+
+
 class _RowReader:
     """Reads rows without a JSON tree. ``_ROW`` matches and checks a whole row (every
     price and size a quoted plain decimal), so a side's numbers are its text between the
@@ -227,11 +246,13 @@ class _RowReader:
     def __init__(self, parse: _LevelParser) -> None:
         self.prices = parse.prices  # shared with the general reader: same strings, same ints
         self.sizes = parse.sizes
-        self.price_head: dict[str, str] = {}  # "0.49" -> "[4900," (a level's JSON, head)
-        self.size_tail: dict[str, str] = {}  # "205" -> "205000000]"
+        self.price_head = _Learned(self.prices, _PRICE_DIGITS, PRICE_SCALE, head=True)
+        self.size_tail = _Learned(self.sizes, _SIZE_DIGITS, SIZE_SCALE, head=False)
         self.price_rank: dict[str, int] = {}  # index in _GRIDS of the coarsest grid it is on
         # (token, is_bids) -> (raw side, levels, level texts or None, grid rank)
-        self.previous: dict[tuple[str, bool], tuple[str, Levels, tuple[str, ...] | None, int]] = {}
+        self.previous: dict[
+            tuple[str, bool], tuple[str, Levels, tuple[str, ...] | None, int]
+        ] = {}
 
     def side(self, raw: str, key: tuple[str, bool]) -> tuple[Levels, tuple[str, ...] | None, int]:
         """The side's levels, their JSON texts (None unless the side is canonical: best
@@ -245,16 +266,8 @@ class _RowReader:
         # '[["0.5","205"],["0.49","75"]]' -> ['0.5', '205', '0.49', '75']
         flat = raw[3:-3].replace('"],["', '","').split('","')
         price_texts, size_texts = flat[0::2], flat[1::2]
-        try:
-            heads = tuple(map(self.price_head.__getitem__, price_texts))
-        except KeyError:
-            self._learn_prices(price_texts)
-            heads = tuple(map(self.price_head.__getitem__, price_texts))
-        try:
-            tails = tuple(map(self.size_tail.__getitem__, size_texts))
-        except KeyError:
-            self._learn_sizes(size_texts)
-            tails = tuple(map(self.size_tail.__getitem__, size_texts))
+        heads = tuple(map(self.price_head.__getitem__, price_texts))  # learns what is new
+        tails = tuple(map(self.size_tail.__getitem__, size_texts))
         prices = tuple(map(self.prices.__getitem__, price_texts))
         sizes = tuple(map(self.sizes.__getitem__, size_texts))
         levels = tuple(zip(prices, sizes, strict=True))
@@ -262,28 +275,17 @@ class _RowReader:
             map(operator.gt if key[1] else operator.lt, prices, prices[1:])
         )
         texts = tuple(map(operator.add, heads, tails)) if canonical else None
-        rank = max(map(self.price_rank.__getitem__, price_texts))
-        self.previous[key] = (raw, levels, texts, rank)
-        return levels, texts, rank
-
-    def _learn_prices(self, texts: list[str]) -> None:
-        for text in texts:
-            if text not in self.price_head:
-                price = self.prices.get(text)
-                if price is None:
-                    price = self.prices[text] = _units(text, _PRICE_DIGITS, PRICE_SCALE)
-                self.price_head[text] = f"[{price},"
+        try:
+            rank = max(map(self.price_rank.__getitem__, price_texts))
+        except KeyError:
+            for text in price_texts:
+                price = self.prices[text]
                 self.price_rank[text] = (
                     0 if price % _CENT == 0 else (1 if price % _MILLI == 0 else 2)
                 )
-
-    def _learn_sizes(self, texts: list[str]) -> None:
-        for text in texts:
-            if text not in self.size_tail:
-                size = self.sizes.get(text)
-                if size is None:
-                    size = self.sizes[text] = _units(text, _SIZE_DIGITS, SIZE_SCALE)
-                self.size_tail[text] = f"{size}]"
+            rank = max(map(self.price_rank.__getitem__, price_texts))
+        self.previous[key] = (raw, levels, texts, rank)
+        return levels, texts, rank
 
 
 def _read_books(path: Path, keep: set[str]) -> Iterator[RecordedBook]:
