@@ -9,7 +9,8 @@ strategy's commands travel back the same way. One item at a time:
 
 * ``DELIVER``: the strategy steps on the event. Its Log and Alert lines are written by
   ``mmfsm.logs`` exactly as live; its Place/Cancel/CancelAll commands go on the wire;
-  the metrics record the step and the invariants are checked, after the commands left.
+  the metrics record the step and the invariants are checked, after the commands left
+  (a ``probe``, such as the benchmark's audit writer, sees the step before they leave).
 * ``VENUE``: a command reaches the venue, which matches it and schedules its reports.
 * ``CALL``: the world moves (a market step, a recorded row, a trade settling, a market
   resolving).
@@ -245,9 +246,16 @@ class _Run:
     def _deliver(self, now: int, delivery: Delivery) -> None:
         event = delivery.event
         inv = self.inv
-        if self.checks:
-            inv.observe(event)
+        inv.observe(event)  # also what the metrics' adds_long reads, so never skipped
         step = self.strategy.step(event)
+        if self.keep_trace or self.probe is not None:
+            traced = TraceStep(now, event, step, delivery.crowd_spread)
+            if self.keep_trace:
+                self.trace.append(traced)
+            if self.probe is not None:
+                # Before the commands go on the wire: a probe that writes the audit log
+                # makes the step durable before anything it caused is sent (INV-WAL).
+                self.probe(traced, self.strategy)
         commands = step.commands
         if commands:
             if self.logger is not None:
@@ -265,12 +273,6 @@ class _Run:
             self.col.on_step(event, step, _NO_ADDS)
         if self.checks:
             inv.check(now, delivery, step, self.strategy, self.engine)
-        if self.keep_trace or self.probe is not None:
-            traced = TraceStep(now, event, step, delivery.crowd_spread)
-            if self.keep_trace:
-                self.trace.append(traced)
-            if self.probe is not None:
-                self.probe(traced, self.strategy)
 
 
 def simulate(
@@ -287,12 +289,14 @@ def simulate(
     """Run ``setup`` once, with mmfsm's Engine or (``baseline``) the naive maker.
 
     ``probe`` is called after every step with the step and the strategy, for tests that
-    need the strategy's state as it was then, not only at the end. ``trace=False`` keeps
-    no ``RunResult.trace`` (a long replay's trace holds every event and step); with
-    ``checks=False`` the invariants are not checked (``RunResult.invariants`` stays at
-    zero, and the exposure maxima in the metrics with it): a throughput mode for the
-    benchmark, never what ``mmfsm simulate`` runs. ``engine`` is the Engine to drive
-    (a fresh one for ``setup.config`` if None), for a benchmark that times its steps.
+    need the strategy's state as it was then, not only at the end, and before the step's
+    commands go on the wire (so a probe that writes the audit log keeps INV-WAL).
+    ``trace=False`` keeps no ``RunResult.trace`` (a long replay's trace holds every
+    event and step). With ``checks=False`` the invariants are not checked
+    (``RunResult.invariants`` stays at zero, and the exposure maxima in the metrics
+    with it): a throughput mode for the benchmark, never what ``mmfsm simulate`` runs.
+    ``engine`` is the Engine to drive (a fresh one for ``setup.config`` if None), for a
+    benchmark that times its steps.
     """
     return _Run(
         setup,
