@@ -26,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: F401  (sets sys.path for the tools/ modules)
+from common import ratio
 
 NAMES = ("decision", "replay", "economy", "fill", "soak", "audit")
 
@@ -66,11 +67,28 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                         "-", "-"))
     r = res.get("replay")
     if r:
+        engine_rate = r["baseline"]["book_events_per_s"]
+        for key, label in (("pipeline", "fsync per durable step"),
+                           ("sync_normal", "audit sync normal"),
+                           ("with_checks", "sync normal + invariant checks")):
+            x = r[key]
+            us = x["us_per_book_event"]
+            out.append((
+                f"replay book events/s, whole pipeline, {label} ({r['markets']} markets)",
+                _fmt(x["book_events_per_s"]),
+                f"Engine alone {_fmt(engine_rate)}",
+                _fmt(ratio(x["book_events_per_s"], engine_rate)),
+            ))
+            out.append((
+                "  us/book event: parse / loop+venue / Engine / audit (all but Engine)",
+                f"{us['parse']:.1f} / {us['loop_and_venue']:.1f} / {us['engine']:.1f} / "
+                f"{us['audit']:.1f} ({us['all_but_engine']:.1f})",
+                f"Engine alone {r['baseline']['us_per_book_event']:.1f}", "-"))
+        ref = r["reference"]
         out.append((
-            f"replay book events/s, whole pipeline ({r['markets']} markets)",
-            _fmt(r["pipeline_book_events_per_s"]),
-            f"Engine alone {_fmt(r['baseline']['book_events_per_s'])}",
-            _fmt(r["ratio_pipeline_vs_engine"]),
+            "reference (measured elsewhere, not in this run): nautilus_trader",
+            _fmt(ref["book_events_per_s"]), "-",
+            f"pipeline/ref {_fmt(ref['ratio_pipeline_vs_reference'])}",
         ))
     e = res.get("economy")
     if e:

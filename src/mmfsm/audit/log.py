@@ -63,7 +63,8 @@ from pathlib import Path
 
 from attrs import define
 
-from mmfsm.audit.chain import GENESIS_PREV, chain_hash
+from mmfsm.audit.chain import GENESIS_PREV, record_hash
+from mmfsm.audit.encode import dumps
 from mmfsm.audit.store import SCHEMA, SCHEMA_VERSION, AuditError, read_head
 from mmfsm.core import codec
 from mmfsm.core.commands import Alert, Cancel, CancelAll, Place
@@ -251,11 +252,11 @@ class AuditLog:
         """Append one step; commit now if it must be durable. True if committed."""
         self._check()
         try:
-            first = self._stage("event", event.ts_ms, before, codec.dumps(event), step=None)
+            first = self._stage("event", event.ts_ms, before, dumps(event), step=None)
             for t in step.transitions:
-                self._stage("transition", event.ts_ms, t.config_hash, codec.dumps(t), first)
+                self._stage("transition", event.ts_ms, t.config_hash, dumps(t), first)
             for command in step.commands:
-                self._stage("command", event.ts_ms, after, codec.dumps(command), first)
+                self._stage("command", event.ts_ms, after, dumps(command), first)
         except BaseException as exc:
             # The Engine has taken a step the log cannot hold: nothing may follow it.
             self._broken = f"{type(exc).__name__}: {exc}"
@@ -342,21 +343,13 @@ class AuditLog:
             if clean != body:
                 self.stats.redactions += 1
                 body = clean
-        seq = self.head_seq + len(self._pending) + 1
-        prev = self._pending[-1][8] if self._pending else self.head_hash
+        pending = self._pending
+        seq = self.head_seq + len(pending) + 1
+        prev = pending[-1][8] if pending else self.head_hash
         wall_ms = int(self._clock() * 1000)
         step_of = seq if step is None else step
-        digest = chain_hash(
-            seq=seq,
-            step=step_of,
-            kind=kind,
-            ts_ms=ts_ms,
-            wall_ms=wall_ms,
-            config_hash=config_hash,
-            body=body,
-            prev_hash=prev,
-        )
-        self._pending.append((seq, step_of, kind, ts_ms, wall_ms, config_hash, body, prev, digest))
+        digest = record_hash(seq, step_of, kind, ts_ms, wall_ms, config_hash, body, prev)
+        pending.append((seq, step_of, kind, ts_ms, wall_ms, config_hash, body, prev, digest))
         return seq
 
     def _commit(self, *, durable: bool, snapshot: tuple[int, int, bytes] | None = None) -> None:
@@ -376,9 +369,9 @@ class AuditLog:
                 "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                (("head_seq", str(rows[-1][0])), ("head_hash", rows[-1][8])),
+            self._conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('head_seq', ?), ('head_hash', ?)",
+                (str(rows[-1][0]), rows[-1][8]),
             )
             if snapshot is not None:
                 self._store_snapshot(*snapshot)

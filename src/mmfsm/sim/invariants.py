@@ -60,6 +60,10 @@ class Invariants:
     _tick: dict[str, TickSize] = field(factory=dict)
     _top: dict[str, tuple[int | None, int | None]] = field(factory=dict)
     _yes: dict[str, str] = field(factory=dict)
+    _limit: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        self._limit = self.limit  # the config is frozen: read it once, not on every check
 
     @property
     def limit(self) -> int:
@@ -107,15 +111,21 @@ class Invariants:
     ) -> None:
         event = delivery.event
         market = getattr(event, "market", None)
-        scope = {market} if isinstance(market, str) else set(self.venue.markets)
-        scope |= {c.market for c in step.commands if isinstance(c, Place)}
-        scope &= set(self.venue.markets)
+        markets = self.venue.markets
+        commands = step.commands
+        if isinstance(market, str) and not commands:
+            scope = [market] if market in markets else []  # one market: nothing to sort
+        else:
+            wide = {market} if isinstance(market, str) else set(markets)
+            wide |= {c.market for c in commands if isinstance(c, Place)}
+            wide &= set(markets)
+            scope = sorted(wide)
         if engine is not None:
             self._halt(now, step, engine)
-        for command in step.commands:
+        for command in commands:
             if isinstance(command, Place):
                 self._grid(now, command, engine)
-        for m in sorted(scope):
+        for m in scope:
             self._exposure(now, m, engine)
             self._gap(now, m, delivery, strategy, engine)
 
@@ -174,7 +184,7 @@ class Invariants:
             )
 
     def _exposure(self, now: int, market: str, engine: Engine | None) -> None:
-        limit = self.limit
+        limit = self._limit
         if engine is not None and market in engine.markets:
             worst = engine.exposure(market).worst
             self.max_engine_exposure = max(self.max_engine_exposure, worst)
@@ -186,7 +196,7 @@ class Invariants:
                     f"{format_size(worst)} > limit {format_size(limit)}",
                 )
         vm = self.venue.markets[market]
-        resting_long, resting_short = vm.resting_delta()
+        resting_long, resting_short = vm.resting_delta() if vm.orders else (0, 0)
         wire_long, wire_short = self.inflight.get(market, (0, 0))
         delta = vm.ledger.delta
         true_worst = max(delta + resting_long + wire_long, -delta + resting_short + wire_short)

@@ -72,13 +72,19 @@ class Delivery:
 class Wire:
     """Schedules messages through their channel's delay, keeping each channel in order."""
 
-    __slots__ = ("_last", "model", "rng", "sched")
+    __slots__ = ("_delays", "_last", "model", "rng", "sched")
 
     def __init__(self, sched: Scheduler, model: LatencyModel, seed: int) -> None:
         self.sched = sched
         self.model = model
         self.rng = random.Random(f"wire-{seed}")
         self._last: dict[str, int] = {}
+        self._delays = {
+            "responses": model.response_ms,
+            "fills": model.fill_ms,
+            "market": model.market_ms,
+            "local": (0, 0),  # the adapter's own news (a timeout): no wire to cross
+        }
 
     def _arrival(self, channel: str, now: int, delay: tuple[int, int]) -> int:
         at = max(now + self.rng.randint(*delay), self._last.get(channel, now))
@@ -96,16 +102,20 @@ class Wire:
         self, now: int, channel: str, event: Event, crowd_spread: int | None = None
     ) -> int:
         """Report an event; it is re-stamped with its arrival time."""
-        delay = {
-            "responses": self.model.response_ms,
-            "fills": self.model.fill_ms,
-            "market": self.model.market_ms,
-            "local": (0, 0),  # the adapter's own news (a timeout): no wire to cross
-        }[channel]
-        at = self._arrival(channel, now, delay)
+        at = self._arrival(channel, now, self._delays[channel])
         stamped = attrs.evolve(event, ts_ms=at)
         self.sched.push(at, Kind.DELIVER, Delivery(stamped, crowd_spread))
         return at
+
+    def arrival(self, channel: str, now: int) -> int:
+        """When a report sent now on ``channel`` arrives (drawing its delay, as
+        ``to_strategy`` does); the caller builds the event stamped with it and hands it
+        to ``deliver``, instead of building it twice."""
+        return self._arrival(channel, now, self._delays[channel])
+
+    def deliver(self, at: int, event: Event, crowd_spread: int | None = None) -> None:
+        """Schedule an event already stamped with its arrival time (see ``arrival``)."""
+        self.sched.push(at, Kind.DELIVER, Delivery(event, crowd_spread))
 
     def confirm_delay(self) -> int:
         """How long a matched trade takes to be mined (CONFIRMED) or to fail."""

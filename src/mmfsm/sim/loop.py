@@ -9,7 +9,8 @@ strategy's commands travel back the same way. One item at a time:
 
 * ``DELIVER``: the strategy steps on the event. Its Log and Alert lines are written by
   ``mmfsm.logs`` exactly as live; its Place/Cancel/CancelAll commands go on the wire;
-  the metrics record the step and the invariants are checked, after the commands left.
+  the metrics record the step and the invariants are checked, after the commands left
+  (a ``probe``, such as the benchmark's audit writer, sees the step before they leave).
 * ``VENUE``: a command reaches the venue, which matches it and schedules its reports.
 * ``CALL``: the world moves (a market step, a recorded row, a trade settling, a market
   resolving).
@@ -59,6 +60,7 @@ __all__ = [
 
 DRAIN_MS = 20_000
 CLOCK_MS = 1_000
+_NO_ADDS: dict[str, bool] = {}
 
 Progress = Callable[[int, int], None]
 Probe = Callable[["TraceStep", Strategy], None]
@@ -126,12 +128,17 @@ class _Run:
         logger: logging.Logger | None,
         progress: Progress | None,
         probe: Probe | None,
+        trace: bool = True,
+        checks: bool = True,
+        engine: Engine | None = None,
     ) -> None:
         self.setup = setup
+        self.keep_trace = trace
+        self.checks = checks
         self.sched = Scheduler(setup.start_ms)
         self.wire = Wire(self.sched, setup.venue.latency, setup.seed)
         self.venue = Venue(setup.venue, self.wire, self.sched, setup.seed)
-        self.engine = None if baseline else Engine(setup.config)
+        self.engine = None if baseline else (engine if engine is not None else Engine(setup.config))
         self.strategy: Strategy = (
             NaiveMaker.from_config(setup.config)
             if self.engine is None
@@ -197,26 +204,30 @@ class _Run:
         horizon = self.end + DRAIN_MS
         total = horizon - self.setup.start_ms
         items = 0
-        while len(self.sched):
-            t = self.sched.peek_time()
+        sched, col, venue, inv = self.sched, self.col, self.venue, self.inv
+        deliver, progress = self._deliver, self.progress
+        checks = self.checks
+        deliver_kind, venue_kind = Kind.DELIVER, Kind.VENUE
+        while len(sched):
+            t = sched.peek_time()
             if t is None or t > horizon:
                 break
-            item = self.sched.pop()
-            self.col.advance(item.time_ms)
-            if item.kind is Kind.DELIVER:
-                self._deliver(item.time_ms, item.payload)
-            elif item.kind is Kind.VENUE:
-                done = self.venue.arrive(item.time_ms, item.payload)
-                if done and isinstance(item.payload, Place):
-                    self.inv.arrived(item.payload)  # off the wire: it rests, traded or failed
+            time_ms, _, kind, payload = sched.pop_entry()
+            col.advance(time_ms)
+            if kind is deliver_kind:
+                deliver(time_ms, payload)
+            elif kind is venue_kind:
+                done = venue.arrive(time_ms, payload)
+                if done and checks and isinstance(payload, Place):
+                    inv.arrived(payload)  # off the wire: it rests, traded or failed
             else:
-                item.payload(item.time_ms)
+                payload(time_ms)
             items += 1
-            if self.progress is not None and items % 2000 == 0:
-                self.progress(item.time_ms - self.setup.start_ms, total)
-        final = max(self.end, self.sched.now_ms)
-        if self.progress is not None:
-            self.progress(total, total)
+            if progress is not None and items % 2000 == 0:
+                progress(time_ms - self.setup.start_ms, total)
+        final = max(self.end, sched.now_ms)
+        if progress is not None:
+            progress(total, total)
         metrics = self.col.finish(
             final, self.venue, self.inv, self.setup.config.strategy.order_size
         )
@@ -234,23 +245,34 @@ class _Run:
 
     def _deliver(self, now: int, delivery: Delivery) -> None:
         event = delivery.event
-        self.inv.observe(event)
+        inv = self.inv
+        inv.observe(event)  # also what the metrics' adds_long reads, so never skipped
         step = self.strategy.step(event)
-        if self.logger is not None:
-            log_commands(self.logger, event.ts_ms, step.commands)
-        adds = {c.client_id: self.inv.adds_long(c) for c in step.commands if isinstance(c, Place)}
-        self.col.on_step(event, step, adds)
-        for command in step.commands:
-            if isinstance(command, Place):
-                self.inv.sent(command)
-                self.wire.to_venue(now, command)
-            elif isinstance(command, (Cancel, CancelAll)):
-                self.wire.to_venue(now, command)
-        self.inv.check(now, delivery, step, self.strategy, self.engine)
-        traced = TraceStep(now, event, step, delivery.crowd_spread)
-        self.trace.append(traced)
-        if self.probe is not None:
-            self.probe(traced, self.strategy)
+        if self.keep_trace or self.probe is not None:
+            traced = TraceStep(now, event, step, delivery.crowd_spread)
+            if self.keep_trace:
+                self.trace.append(traced)
+            if self.probe is not None:
+                # Before the commands go on the wire: a probe that writes the audit log
+                # makes the step durable before anything it caused is sent (INV-WAL).
+                self.probe(traced, self.strategy)
+        commands = step.commands
+        if commands:
+            if self.logger is not None:
+                log_commands(self.logger, event.ts_ms, commands)
+            adds = {c.client_id: inv.adds_long(c) for c in commands if isinstance(c, Place)}
+            self.col.on_step(event, step, adds)
+            for command in commands:
+                if isinstance(command, Place):
+                    if self.checks:
+                        inv.sent(command)
+                    self.wire.to_venue(now, command)
+                elif isinstance(command, (Cancel, CancelAll)):
+                    self.wire.to_venue(now, command)
+        else:
+            self.col.on_step(event, step, _NO_ADDS)
+        if self.checks:
+            inv.check(now, delivery, step, self.strategy, self.engine)
 
 
 def simulate(
@@ -260,10 +282,29 @@ def simulate(
     logger: logging.Logger | None = None,
     progress: Progress | None = None,
     probe: Probe | None = None,
+    trace: bool = True,
+    checks: bool = True,
+    engine: Engine | None = None,
 ) -> RunResult:
     """Run ``setup`` once, with mmfsm's Engine or (``baseline``) the naive maker.
 
     ``probe`` is called after every step with the step and the strategy, for tests that
-    need the strategy's state as it was then, not only at the end.
+    need the strategy's state as it was then, not only at the end, and before the step's
+    commands go on the wire (so a probe that writes the audit log keeps INV-WAL).
+    ``trace=False`` keeps no ``RunResult.trace`` (a long replay's trace holds every
+    event and step). With ``checks=False`` the invariants are not checked
+    (``RunResult.invariants`` stays at zero, and the exposure maxima in the metrics
+    with it): a throughput mode for the benchmark, never what ``mmfsm simulate`` runs.
+    ``engine`` is the Engine to drive (a fresh one for ``setup.config`` if None), for a
+    benchmark that times its steps.
     """
-    return _Run(setup, baseline=baseline, logger=logger, progress=progress, probe=probe).run()
+    return _Run(
+        setup,
+        baseline=baseline,
+        logger=logger,
+        progress=progress,
+        probe=probe,
+        trace=trace,
+        checks=checks,
+        engine=engine,
+    ).run()

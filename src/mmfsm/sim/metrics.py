@@ -112,6 +112,9 @@ class Collector:
     _retry_due: set[tuple[str, bool]] = field(factory=set)
     _direction: dict[str, tuple[str, bool]] = field(factory=dict)
     _pnl_by_market: dict[str, int] = field(factory=dict)
+    _held: dict[tuple[str, str], tuple[str, int]] = field(factory=dict)  # -> (state, since)
+    _stepped: bool = True  # a step moved a machine since the states were last looked at
+    _markets_seen: int = -1
 
     def __attrs_post_init__(self) -> None:
         self._now = self.start_ms
@@ -119,17 +122,52 @@ class Collector:
     # ------------------------------------------------------------------ time
 
     def advance(self, now: int) -> None:
-        """Credit the time since the last item to every machine's current state."""
+        """Credit the time since the last item to every machine's current state.
+
+        Lazily: a machine's time is only added up when the state it is seen in changes
+        (and at ``finish``), and the states are only looked at after a step that made a
+        transition or when a market appeared: a machine changes state only by a transition,
+        and every transition is in its step's ``transitions`` (the audit log relies on the
+        same). Same sums, without a dictionary update per machine per item.
+        """
         dt = now - self._now
         if dt <= 0 or self.engine is None:
             self._now = max(self._now, now)
             return
+        prev = self._now
         self._now = now
         e = self.engine
-        self._credit("bot", "bot", e.bot.state, dt)
+        if not self._stepped and len(e.markets) == self._markets_seen:
+            return  # no machine can have moved: every move is a step's transition
+        self._stepped = False
+        self._markets_seen = len(e.markets)
+        held = self._held
+        self._see(held, "bot", "bot", e.bot.state, prev)
         for name, ms in e.markets.items():
-            self._credit("market", name, ms.machine.state, dt)
-            self._credit("position", name, ms.position.state, dt)
+            self._see(held, "market", name, ms.machine.state, prev)
+            self._see(held, "position", name, ms.position.state, prev)
+
+    def _see(
+        self,
+        held: dict[tuple[str, str], tuple[str, int]],
+        machine: str,
+        key: str,
+        state: str,
+        prev: int,
+    ) -> None:
+        h = held.get((machine, key))
+        if h is None:
+            held[machine, key] = (state, prev)
+        elif h[0] != state:
+            self._credit(machine, key, h[0], prev - h[1])
+            held[machine, key] = (state, prev)
+
+    def _settle_time(self) -> None:
+        """Add up every machine's time in its current state, up to now."""
+        for (machine, key), (state, since) in list(self._held.items()):
+            if self._now > since:
+                self._credit(machine, key, state, self._now - since)
+                self._held[machine, key] = (state, self._now)
 
     def _credit(self, machine: str, key: str, state: str, dt: int) -> None:
         per = self.time_in_state.setdefault(machine, {}).setdefault(key, {})
@@ -139,6 +177,8 @@ class Collector:
 
     def on_step(self, event: Event, step: Step, adds_long: dict[str, bool]) -> None:
         self.events += 1
+        if step.transitions:
+            self._stepped = True
         if isinstance(event, OrderRejected) and event.reason is RejectReason.POST_ONLY:
             where = self._direction.get(event.client_id)
             if where is not None:
@@ -191,6 +231,7 @@ class Collector:
 
     def finish(self, now: int, venue: Venue, inv: Invariants, order_size: int) -> dict[str, object]:
         self.advance(now)
+        self._settle_time()
         placed = list(venue.orders.values())
         filled = sum(1 for o in placed if o.matched > 0)
         full = sum(1 for o in placed if o.matched >= o.place.size)

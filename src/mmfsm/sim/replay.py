@@ -44,14 +44,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import operator
+import re
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from attrs import frozen
 
 from mmfsm.core.book import parse_levels
 from mmfsm.core.events import OperatorHalt
-from mmfsm.core.ticks import SIZE_SCALE, TickSize, format_price, parse_price
+from mmfsm.core.ticks import PRICE_SCALE, SIZE_SCALE, TickSize, format_price, parse_price
 from mmfsm.sim.crowd import Levels
 from mmfsm.sim.latency import Wire
 from mmfsm.sim.schedule import Kind, Scheduler
@@ -86,11 +90,19 @@ class RecordedMarket:
 
 @frozen(kw_only=True)
 class RecordedBook:
+    """One recorded row. ``bids_text``/``asks_text``, when set, vouch that the side is
+    canonical (best first, distinct prices, sizes above 0, so the venue may publish it
+    as it is) and hold each level's JSON text (``[price,size]``), from which the venue
+    builds the published side's text for the audit log without formatting numbers."""
+
     ts_ms: int
     market: str
     up: bool
     bids: Levels
     asks: Levels
+    bids_text: tuple[str, ...] | None = None
+    asks_text: tuple[str, ...] | None = None
+    tick: TickSize | None = None  # ``row_tick``, when the reader worked it out already
 
 
 @frozen(kw_only=True)
@@ -170,11 +182,141 @@ class _LevelParser:
         return tuple(out)
 
 
+# A row as the recorder writes it, every price and size a plain decimal string; any
+# other line (other key order, escapes, numbers as JSON numbers) is read by json.
+_NUM = r"[0-9]+(?:\.[0-9]+)?"
+_SIDE = rf'\[(?:\["{_NUM}","{_NUM}"\](?:,\["{_NUM}","{_NUM}"\])*)?\]'
+_ROW = re.compile(
+    r'\{"market":"(0x[0-9a-f]+)","outcome":"(UP|DOWN)","ts_ms":([0-9]{1,18}),'
+    rf'"bids":({_SIDE}),"asks":({_SIDE})\}}'
+)
+_PRICE_DIGITS = len(str(PRICE_SCALE)) - 1
+_SIZE_DIGITS = len(str(SIZE_SCALE)) - 1
+assert 10**_PRICE_DIGITS == PRICE_SCALE
+assert 10**_SIZE_DIGITS == SIZE_SCALE
+_GRIDS = (TickSize.CENT, TickSize.MILLI, TickSize.TENTH_MILLI)  # coarsest first
+_CENT, _MILLI = int(TickSize.CENT), int(TickSize.MILLI)
+
+
+class _Fallback(Exception):
+    """A row the fast reader does not vouch for: read it the general way."""
+
+
+def _units(text: str, digits: int, scale: int) -> int:
+    """``parse_price``/``parse_size`` of a plain decimal (``12``, ``0.49``, as ``_NUM``
+    matched it): the digits after the point, trailing zeros aside, must fit the scale, as
+    ``Decimal`` would require; anything else is the general reader's to accept or name."""
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0")
+    if len(frac) > digits:
+        raise _Fallback
+    return int(whole) * scale + (int(frac.ljust(digits, "0")) if frac else 0)
+
+
+class _Learned(dict[str, str]):
+    """A price's or size's string -> a level's JSON head (``[4900,``) or tail (``205000000]``),
+    worked out on first sight (``__missing__``, called from C by the lookups below), so a
+    side is looked up in one pass whether its numbers are known or not."""
+
+    __slots__ = ("digits", "head", "scale", "units")
+
+    def __init__(self, units: dict[str, int], digits: int, scale: int, *, head: bool) -> None:
+        super().__init__()
+        self.units, self.digits, self.scale, self.head = units, digits, scale, head
+
+    def __missing__(self, text: str) -> str:
+        value = self.units.get(text)
+        if value is None:
+            value = self.units[text] = _units(text, self.digits, self.scale)
+        out = self[text] = f"[{value}," if self.head else f"{value}]"
+        return out
+
+
+class _RowReader:
+    """Reads rows without a JSON tree. ``_ROW`` matches and checks a whole row (every
+    price and size a quoted plain decimal), so a side's numbers are its text between the
+    quotes, prices and sizes alternately, and each distinct price or size string is
+    converted once. A side identical to the same token's previous one is the previous
+    side's very tuple, so whoever compares books (the Engine, the venue, the audit
+    writer) can stop at ``is``. Anything unexpected raises ``_Fallback``: the row is then
+    read by ``json`` and ``_LevelParser`` exactly as before, errors included."""
+
+    __slots__ = ("previous", "price_head", "price_rank", "prices", "size_tail", "sizes")
+
+    def __init__(self, parse: _LevelParser) -> None:
+        self.prices = parse.prices  # shared with the general reader: same strings, same ints
+        self.sizes = parse.sizes
+        self.price_head = _Learned(self.prices, _PRICE_DIGITS, PRICE_SCALE, head=True)
+        self.size_tail = _Learned(self.sizes, _SIZE_DIGITS, SIZE_SCALE, head=False)
+        self.price_rank: dict[str, int] = {}  # index in _GRIDS of the coarsest grid it is on
+        # (token, is_bids) -> (raw side, levels, level texts or None, grid rank)
+        self.previous: dict[
+            tuple[str, bool], tuple[str, Levels, tuple[str, ...] | None, int]
+        ] = {}
+
+    def side(self, raw: str, key: tuple[str, bool]) -> tuple[Levels, tuple[str, ...] | None, int]:
+        """The side's levels, their JSON texts (None unless the side is canonical: best
+        first, distinct prices, sizes above 0) and its grid rank."""
+        last = self.previous.get(key)
+        if last is not None and last[0] == raw:
+            return last[1], last[2], last[3]
+        if raw == "[]":
+            self.previous[key] = (raw, (), (), 0)
+            return (), (), 0
+        # '[["0.5","205"],["0.49","75"]]' -> ['0.5', '205', '0.49', '75']
+        flat = raw[3:-3].replace('"],["', '","').split('","')
+        price_texts, size_texts = flat[0::2], flat[1::2]
+        heads = tuple(map(self.price_head.__getitem__, price_texts))  # learns what is new
+        tails = tuple(map(self.size_tail.__getitem__, size_texts))
+        prices = tuple(map(self.prices.__getitem__, price_texts))
+        sizes = tuple(map(self.sizes.__getitem__, size_texts))
+        levels = tuple(zip(prices, sizes, strict=True))
+        canonical = min(sizes) > 0 and all(
+            map(operator.gt if key[1] else operator.lt, prices, prices[1:])
+        )
+        texts = tuple(map(operator.add, heads, tails)) if canonical else None
+        try:
+            rank = max(map(self.price_rank.__getitem__, price_texts))
+        except KeyError:
+            for text in price_texts:
+                price = self.prices[text]
+                self.price_rank[text] = (
+                    0 if price % _CENT == 0 else (1 if price % _MILLI == 0 else 2)
+                )
+            rank = max(map(self.price_rank.__getitem__, price_texts))
+        self.previous[key] = (raw, levels, texts, rank)
+        return levels, texts, rank
+
+
 def _read_books(path: Path, keep: set[str]) -> Iterator[RecordedBook]:
     parse = _LevelParser()
+    fast = _RowReader(parse)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         for line in fh:
+            m = _ROW.fullmatch(line.rstrip("\n"))
+            if m is not None:
+                market, outcome, ts, raw_bids, raw_asks = m.groups()
+                if market not in keep:
+                    continue
+                token = f"{market}:{outcome}"
+                try:
+                    bids, bids_text, bids_rank = fast.side(raw_bids, (token, True))
+                    asks, asks_text, asks_rank = fast.side(raw_asks, (token, False))
+                except _Fallback:
+                    pass
+                else:
+                    yield RecordedBook(
+                        ts_ms=int(ts),
+                        market=market,
+                        up=outcome == "UP",
+                        bids=bids,
+                        asks=asks,
+                        bids_text=bids_text,
+                        asks_text=asks_text,
+                        tick=_GRIDS[max(bids_rank, asks_rank)],
+                    )
+                    continue
             if not line.strip():
                 continue
             row = json.loads(line)
@@ -192,8 +334,10 @@ def _read_books(path: Path, keep: set[str]) -> Iterator[RecordedBook]:
 
 def row_tick(book: RecordedBook) -> TickSize:
     """The coarsest Polymarket tick (0.01 at most) on which every price of the row lies."""
+    if book.tick is not None:
+        return book.tick
     prices = [p for p, _ in book.bids] + [p for p, _ in book.asks]
-    for tick in (TickSize.CENT, TickSize.MILLI, TickSize.TENTH_MILLI):
+    for tick in _GRIDS:
         if all(p % int(tick) == 0 for p in prices):
             return tick
     return TickSize.TENTH_MILLI
@@ -216,17 +360,25 @@ class ReplayFeed:
         self.wire = wire
         self.sched = sched
         self.by_id = {m.market: m for m in recording.markets}
+        self._token_ids: dict[str, tuple[str, str]] = {}
         self.used = 0  # YES rows used for matching
         self.skipped = 0  # crossed or locked YES rows
 
     def schedule(self) -> None:
-        for book in self.recording.books:
-            self.sched.push(book.ts_ms, Kind.CALL, lambda t, b=book: self._row(t, b))
-        for m in self.recording.markets:
-            self.sched.push(m.end_ms, Kind.CALL, lambda t, m=m: self._resolve(t, m))
+        """Every row, then every resolution, in one preloaded stream (same order as pushing
+        them one by one, see ``Scheduler.preload``)."""
+        row, resolve, call = self._row, self._resolve, Kind.CALL
+        items: list[tuple[int, Kind, Any]] = [
+            (book.ts_ms, call, partial(row, book=book)) for book in self.recording.books
+        ]
+        items += [(m.end_ms, call, partial(resolve, m=m)) for m in self.recording.markets]
+        self.sched.preload(items)
 
     def _tokens(self, m: RecordedMarket) -> tuple[str, str]:
-        return f"{m.slug}-up", f"{m.slug}-down"
+        tokens = self._token_ids.get(m.market)
+        if tokens is None:
+            tokens = self._token_ids[m.market] = (f"{m.slug}-up", f"{m.slug}-down")
+        return tokens
 
     def _row(self, now: int, book: RecordedBook) -> None:
         m = self.by_id[book.market]
@@ -240,7 +392,12 @@ class ReplayFeed:
         elif tick < vm.tick:
             self.venue.set_tick(now, m.market, tick)
         token = yes if book.up else no
-        if self.venue.replay_book(now, m.market, token, book.bids, book.asks):
+        texts = (
+            None
+            if book.bids_text is None or book.asks_text is None
+            else (book.bids_text, book.asks_text)
+        )
+        if self.venue.replay_book(now, m.market, token, book.bids, book.asks, texts):
             self.used += 1
         elif book.up:
             self.skipped += 1

@@ -38,11 +38,13 @@ contains its own orders; the YES snapshot carries the crowd's own spread for INV
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections import Counter
 
 from attrs import define, field, frozen
 
+from mmfsm.audit.encode import remember_levels
 from mmfsm.core.commands import Cancel, CancelAll, Command, Place, TimeInForce
 from mmfsm.core.events import (
     BookSnapshot,
@@ -116,6 +118,29 @@ class VenueMarket:
     payout: int | None = None  # YES payout in price units once resolved
     last_mark: int | None = None
     recorded: dict[str, tuple[Levels, Levels]] = field(factory=dict)
+    recorded_text: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(factory=dict)
+    # (token, is_bids) -> (recorded side, our sizes on it, the published side, its text)
+    published: dict[tuple[str, bool], tuple[Levels, dict[int, int], Levels, str]] = field(
+        factory=dict
+    )
+
+    def side(
+        self, token: str, bids: bool, levels: Levels, texts: tuple[str, ...], own: dict[int, int]
+    ) -> Levels | None:
+        """A replayed side as published (``_merged``); the very tuple published last time
+        when neither the recorded side (the reader hands an unchanged side over as the same
+        tuple) nor our sizes on it changed, so the strategy can compare sides by ``is``."""
+        key = (token, bids)
+        last = self.published.get(key)
+        if last is not None and last[0] is levels and last[1] == own:
+            remember_levels(last[2], last[3])
+            return last[2]
+        merged = _merged(levels, texts, own, bids=bids)
+        if merged is None:
+            return None
+        self.published[key] = (levels, own, *merged)
+        remember_levels(*merged)
+        return merged[0]
 
     def mark(self) -> int | None:
         if self.payout is not None:
@@ -221,9 +246,26 @@ class Venue:
         own_bids, own_asks = self._own_levels(vm)
         for tok in (vm.yes, vm.no) if token is None else (token,):
             is_yes = tok == vm.yes
+            add_bids, add_asks = (
+                (own_bids, own_asks)
+                if is_yes
+                else (mirror(own_asks.items()), mirror(own_bids.items()))
+            )
             if tok in vm.recorded:
-                bids, asks = (dict(x) for x in vm.recorded[tok])
-                spread = _spread(vm.recorded[tok]) if is_yes else None
+                recorded = vm.recorded[tok]
+                spread = _spread(recorded) if is_yes else None
+                texts = vm.recorded_text.get(tok)
+                if texts is not None:
+                    fast_bids = vm.side(tok, True, recorded[0], texts[0], add_bids)
+                    fast_asks = vm.side(tok, False, recorded[1], texts[1], add_asks)
+                    if fast_bids is not None and fast_asks is not None:
+                        at = self.wire.arrival("market", now)
+                        snap = BookSnapshot(
+                            ts_ms=at, market=market, token=tok, bids=fast_bids, asks=fast_asks
+                        )
+                        self.wire.deliver(at, snap, spread)
+                        continue
+                bids, asks = (dict(x) for x in recorded)
             else:
                 yes_bids, yes_asks = vm.crowd.bids, vm.crowd.asks
                 bids, asks = (
@@ -232,11 +274,6 @@ class Venue:
                     else (mirror(yes_asks.items()), mirror(yes_bids.items()))
                 )
                 spread = vm.crowd.spread() if is_yes else None
-            add_bids, add_asks = (
-                (own_bids, own_asks)
-                if is_yes
-                else (mirror(own_asks.items()), mirror(own_bids.items()))
-            )
             for p, s in add_bids.items():
                 bids[p] = bids.get(p, 0) + s
             for p, s in add_asks.items():
@@ -382,10 +419,17 @@ class Venue:
     @staticmethod
     def _crosses(vm: VenueMarket, order: VenueOrder) -> bool:
         opposite = [o.yes_price for o in vm.orders.values() if o.is_bid != order.is_bid]
+        # The best of the crowd's side, then of it and ours: the best of the union.
         if order.is_bid:
-            best = min([*opposite, *vm.crowd.asks], default=None)
+            crowd = min(vm.crowd.asks, default=None)
+            if crowd is not None:
+                opposite.append(crowd)
+            best = min(opposite, default=None)
             return best is not None and order.yes_price >= best
-        best = max([*opposite, *vm.crowd.bids], default=None)
+        crowd = max(vm.crowd.bids, default=None)
+        if crowd is not None:
+            opposite.append(crowd)
+        best = max(opposite, default=None)
         return best is not None and order.yes_price <= best
 
     def _sweep_crowd(self, now: int, vm: VenueMarket, order: VenueOrder) -> None:
@@ -546,17 +590,34 @@ class Venue:
             o.ahead = ahead_after_decrease(o.ahead, o.level_seen, level, self.params.queue_power)
             o.level_seen = level
 
-    def replay_book(self, now: int, market: str, token: str, bids: Levels, asks: Levels) -> bool:
+    def replay_book(
+        self,
+        now: int,
+        market: str,
+        token: str,
+        bids: Levels,
+        asks: Levels,
+        texts: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+    ) -> bool:
         """A recorded snapshot of one token. The YES token's replaces the crowd and drives the
         fill inference; a crossed or locked record is published but never matched against.
-        Returns whether it was used for matching."""
+        ``texts``, if the reader vouches that both sides are canonical (best first, distinct
+        prices, sizes above 0), are their levels' JSON texts: the book is then published
+        without re-sorting, and with its text for the audit log. Returns whether the
+        snapshot was used for matching."""
         vm = self.markets[market]
         vm.recorded[token] = (bids, asks)
+        if texts is None:
+            vm.recorded_text.pop(token, None)
+        else:
+            vm.recorded_text[token] = texts
         if token != vm.yes:
             return False
         if bids and asks and bids[0][0] >= asks[0][0]:
             return False
-        vm.crowd = CrowdBook(dict(bids), dict(asks))
+        crowd = CrowdBook()
+        crowd.bids, crowd.asks = dict(bids), dict(asks)  # one copy each, not two
+        vm.crowd = crowd
         self.requeue(now, market)
         return True
 
@@ -567,6 +628,40 @@ class Venue:
             self._cancel(now, o.place.client_id)
         vm.closed = True
         vm.payout = payout
+
+
+def _neg_price(level: tuple[int, int]) -> int:
+    return -level[0]
+
+
+def _price(level: tuple[int, int]) -> int:
+    return level[0]
+
+
+def _merged(
+    levels: Levels, texts: tuple[str, ...], own: dict[int, int], *, bids: bool
+) -> tuple[Levels, str] | None:
+    """A canonical recorded side with our resting size added, as ``sorted_levels`` of the
+    summed dict would give it (None when ours is not a positive size), and its JSON text
+    for the audit writer. Our one or two levels go in by bisection; the recorded side is
+    not rebuilt, and is returned as it is when we have nothing on it."""
+    if not own:
+        return levels, "[" + ",".join(texts) + "]"
+    out = list(levels)
+    text = list(texts)
+    key = _neg_price if bids else _price
+    for price, size in own.items():
+        if size <= 0:
+            return None
+        i = bisect.bisect_left(out, -price if bids else price, key=key)
+        if i < len(out) and out[i][0] == price:
+            size += out[i][1]
+            out[i] = (price, size)
+            text[i] = f"[{price},{size}]"
+        else:
+            out.insert(i, (price, size))
+            text.insert(i, f"[{price},{size}]")
+    return tuple(out), "[" + ",".join(text) + "]"
 
 
 def _spread(levels: tuple[Levels, Levels]) -> int | None:

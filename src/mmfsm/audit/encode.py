@@ -1,0 +1,149 @@
+"""Canonical JSON bodies for the audit log, byte for byte what ``codec.dumps`` writes, faster.
+
+Why a second encoder: the writer encodes every event, transition and command it logs,
+and the generic codec walks every value in Python (``_plain`` recursing into each level
+of a 40-level book) and builds a fresh ``json.JSONEncoder`` per call. Both are avoidable
+without changing one byte of output, which matters because the bodies are hashed into
+the chain and compared by ``audit replay``:
+
+* the C encoder already writes tuples as arrays, ints and IntEnums (``TickSize``) by
+  their integer, and str-valued text exactly as the codec would; the only values the
+  codec rewrites that the C encoder cannot are plain ``Enum`` members (their value) and a
+  ``Config`` (its human-unit table), and those go through ``default``, which the C
+  encoder calls wherever such a value sits, as ``_plain`` converts them wherever it does;
+* the encoder object is built once, with the codec's settings (sorted keys, no spaces,
+  ASCII).
+
+Anything this module does not know (a class the codec cannot encode either) goes to
+``codec.dumps``, so errors are the codec's own. ``tests/audit/test_audit_encode.py``
+checks equality against ``codec.dumps`` on generated and simulated values.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import json
+from typing import Any
+
+import attrs
+
+from mmfsm.core import codec
+from mmfsm.core.config import Config, config_to_dict
+from mmfsm.core.events import BookSnapshot
+
+__all__ = ["dumps", "remember_levels"]
+
+_quote = json.encoder.encode_basestring_ascii
+_SIDE_TEXT: dict[int, tuple[object, str]] = {}
+_SIDE_MEMO_MAX = 4_096  # published sides are encoded within a few deliveries
+
+
+def _default(value: object) -> object:
+    if isinstance(value, Config):
+        return config_to_dict(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_default)
+_encode = _ENCODER.encode
+
+# Class -> (its codec name, its field names in declaration order).
+_FIELDS: dict[type[Any], tuple[str, tuple[str, ...]]] = {
+    cls: (name, tuple(f.name for f in attrs.fields(cls))) for name, cls in codec._CLASSES.items()
+}
+
+
+def remember_levels(levels: tuple[tuple[int, int], ...], text: str) -> None:
+    """Register the JSON text of a side whose maker already has it (the simulated venue
+    publishes a replayed book from the recorded levels' texts, each formatted once by the
+    reader). Keyed by identity and holding the tuple, so an entry can never describe another
+    object; the caller vouches that ``text`` is ``json.dumps(levels)`` with the codec's
+    separators. Oldest entries go first once the table is full."""
+    memo = _SIDE_TEXT
+    if len(memo) >= _SIDE_MEMO_MAX:
+        for key in list(itertools.islice(memo, _SIDE_MEMO_MAX // 4)):
+            del memo[key]
+    memo[id(levels)] = (levels, text)
+
+
+def _side(levels: object) -> str:
+    known = _SIDE_TEXT.get(id(levels))
+    if known is not None and known[0] is levels:
+        return known[1]
+    return _encode(levels)
+
+
+def _book(e: BookSnapshot) -> str | None:
+    if type(e.ts_ms) is not int or type(e.market) is not str or type(e.token) is not str:
+        return None
+    return (
+        f'{{"asks":{_side(e.asks)},"bids":{_side(e.bids)},"market":{_quote(e.market)},'
+        f'"token":{_quote(e.token)},"ts_ms":{e.ts_ms},"type":"BookSnapshot"}}'
+    )
+
+
+# Class -> its keys in sorted order, each as ('"key":', field name or None for "type").
+_SORTED: dict[type[Any], tuple[tuple[str, str | None], ...]] = {
+    cls: tuple(
+        (json.dumps(key) + ":", None if key == "type" else key) for key in sorted({"type", *fields})
+    )
+    for cls, (_, fields) in _FIELDS.items()
+    if "type" not in fields
+}
+
+
+def _flat(obj: object, cls: type[Any]) -> str | None:
+    """The object's JSON when every field is an int, str, bool, None or str-valued enum
+    (acks, cancels, clock ticks, most commands): written field by field, as the encoder
+    would write each; None when a field is anything else."""
+    name = _FIELDS[cls][0]
+    out = []
+    for key, field in _SORTED[cls]:
+        if field is None:
+            out.append(key + _quote(name))
+            continue
+        v = getattr(obj, field)
+        t = type(v)
+        if t is int:
+            out.append(key + int.__repr__(v))
+        elif t is str:
+            out.append(key + _quote(v))
+        elif v is None:
+            out.append(key + "null")
+        elif t is bool:
+            out.append(key + ("true" if v else "false"))
+        elif isinstance(v, enum.Enum) and type(v.value) is str:
+            out.append(key + _quote(v.value))
+        else:
+            return None
+    return "{" + ",".join(out) + "}"
+
+
+def dumps(obj: object) -> str:
+    """``codec.dumps(obj)``, same text."""
+    cls = type(obj)
+    if cls is BookSnapshot:
+        try:
+            text = _book(obj)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            text = None
+        if text is not None:
+            return text
+    elif cls in _SORTED:
+        text = _flat(obj, cls)
+        if text is not None:
+            return text
+    known = _FIELDS.get(cls)
+    if known is None:
+        return codec.dumps(obj)
+    name, fields = known
+    out: dict[str, object] = {"type": name}
+    for f in fields:
+        out[f] = getattr(obj, f)
+    try:
+        return _encode(out)
+    except (TypeError, ValueError):
+        return codec.dumps(obj)  # the codec's error (or, if it can after all, its text)

@@ -1,0 +1,140 @@
+"""The simulator's fast paths give what the plain ones give: the preloaded stream pops in
+push order, the row reader reads what json and the level parser read, and a replayed
+side is published as ``sorted_levels`` of the summed levels would publish it."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import attrs
+from hypothesis import given
+from hypothesis import strategies as st
+
+import mmfsm.sim.replay as replay
+from mmfsm.sim.crowd import sorted_levels
+from mmfsm.sim.replay import load_recording, row_tick
+from mmfsm.sim.schedule import Kind, Scheduler
+from mmfsm.sim.venue import _merged
+
+
+@given(
+    stream=st.lists(st.integers(0, 50), max_size=40),
+    pushes=st.lists(st.tuples(st.integers(0, 60), st.integers(0, 3)), max_size=40),
+)
+def test_a_preloaded_stream_pops_as_if_pushed(
+    stream: list[int], pushes: list[tuple[int, int]]
+) -> None:
+    """Rows preloaded (in any time order) then items pushed while popping: the order is the
+    one pushing everything would give."""
+    a, b = Scheduler(0), Scheduler(0)
+    for i, t in enumerate(stream):
+        a.push(t, Kind.CALL, ("row", i))
+    b.preload([(t, Kind.CALL, ("row", i)) for i, t in enumerate(stream)])
+    out_a: list[object] = []
+    out_b: list[object] = []
+    for sched, out in ((a, out_a), (b, out_b)):
+        todo = list(pushes)
+        while len(sched):
+            assert sched.peek_time() is not None
+            item = sched.pop()
+            out.append((item.time_ms, item.payload))
+            if todo:
+                delay, n = todo.pop(0)
+                for k in range(n):
+                    sched.push(item.time_ms + delay, Kind.VENUE, ("pushed", len(out), k))
+    assert out_a == out_b
+
+
+def _general(path: Path) -> list[replay.RecordedBook]:
+    class _Never:
+        def fullmatch(self, _line: str) -> None:
+            return None
+
+    fast = replay._ROW
+    replay._ROW = _Never()  # type: ignore[assignment]
+    try:
+        return list(load_recording(path).books)
+    finally:
+        replay._ROW = fast
+
+
+def _plain(b: replay.RecordedBook) -> tuple[object, ...]:
+    return (b.ts_ms, b.market, b.up, b.bids, b.asks)
+
+
+def test_the_row_reader_reads_the_recording_as_json_does(recording: Path) -> None:
+    fast = load_recording(recording).books
+    general = _general(recording)
+    assert [_plain(b) for b in fast] == [_plain(b) for b in general]
+    for b in fast:
+        assert b.tick is row_tick(attrs.evolve(b, tick=None))
+        for levels, texts in ((b.bids, b.bids_text), (b.asks, b.asks_text)):
+            if texts is not None:
+                assert "[" + ",".join(texts) + "]" == json.dumps(levels, separators=(",", ":"))
+
+
+def test_odd_rows_are_read_the_general_way(tmp_path: Path) -> None:
+    m = "0x" + "ab" * 32
+    rows = [
+        # canonical
+        {
+            "market": m,
+            "outcome": "UP",
+            "ts_ms": 1,
+            "bids": [["0.5", "10"]],
+            "asks": [["0.6", "1.5"]],
+        },
+        # numbers as JSON numbers, unsorted side, a zero size, an escape
+        {"market": m, "outcome": "UP", "ts_ms": 2, "bids": [[0.4, 10], ["0.45", "0"]], "asks": []},
+        {"market": m, "outcome": "DOWN", "ts_ms": 3, "bids": [["0\u002e5", "1"]], "asks": []},
+        # the same side twice in a row for a token: the same tuple
+        {"market": m, "outcome": "UP", "ts_ms": 4, "bids": [["0.5", "10"]], "asks": []},
+        {"market": m, "outcome": "UP", "ts_ms": 5, "bids": [["0.5", "10"]], "asks": [["0.7", "2"]]},
+    ]
+    lines = [json.dumps(r, separators=(",", ":")) for r in rows]
+    lines[2] = lines[2].replace("0.5", "0\\u002e5")
+    lines.insert(3, "   ")
+    (tmp_path / "markets.jsonl").write_text(
+        json.dumps(
+            {
+                "market_id": m,
+                "slug": "s",
+                "question": "q",
+                "start_ts": 0,
+                "end_ts": 10,
+                "payout_up": 1.0,
+                "payout_down": 0.0,
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    with gzip.open(tmp_path / "books.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    fast = load_recording(tmp_path).books
+    assert [_plain(b) for b in fast] == [_plain(b) for b in _general(tmp_path)]
+    assert fast[0].bids_text == ("[5000,10000000]",)
+    assert fast[1].bids_text is None  # not read by the fast reader
+    assert fast[3].bids is fast[4].bids
+
+
+levels = st.dictionaries(st.integers(1, 9_999), st.integers(1, 10**9), max_size=25)
+
+
+@given(crowd=levels, own=levels, bids=st.booleans())
+def test_a_merged_side_is_the_sorted_sum(
+    crowd: dict[int, int], own: dict[int, int], bids: bool
+) -> None:
+    side = sorted_levels(crowd, bids=bids)
+    texts = tuple(f"[{p},{s}]" for p, s in side)
+    merged = _merged(side, texts, own, bids=bids)
+    assert merged is not None
+    total = dict(side)
+    for p, s in own.items():
+        total[p] = total.get(p, 0) + s
+    assert merged[0] == sorted_levels(total, bids=bids)
+    assert merged[1] == json.dumps(merged[0], separators=(",", ":"))
+    if not own:
+        assert merged[0] is side
