@@ -160,7 +160,10 @@ def test_restarted_bot_reconciles_orders_and_inventory() -> None:
         )
         await second.stop()
 
-    run_with_emulator(body)
+    # The venue's dead-man switch must not beat the restart to the old orders (a slow
+    # start-up on a loaded machine would take more than FAST_EMULATOR's 2 s): here it is
+    # start-up reconciliation that has to find and cancel them.
+    run_with_emulator(body, attrs.evolve(FAST_EMULATOR, heartbeat_timeout_s=60.0))
 
 
 def test_restart_refuses_holdings_it_cannot_explain() -> None:
