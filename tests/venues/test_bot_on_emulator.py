@@ -145,8 +145,12 @@ def test_restarted_bot_reconciles_orders_and_inventory() -> None:
         first = BotSession(emu, fast_config(), **FAST_ADAPTER)
         await first.start()
         await wait_for(lambda: first.venue.fills >= 2, 20, "fills")
-        await wait_for(lambda: len(open_orders(emu, first.address)) > 0, 10, "quotes resting")
         stop_takers(emu)
+        # A still market: with no taker and no fair-price walk the bot has no reason to
+        # re-quote, so the orders resting when it is killed stay there for the restart.
+        emu.participants.config = attrs.evolve(emu.participants.config, fair_vol=0.0)
+        await asyncio.sleep(1.0)
+        await wait_for(lambda: len(open_orders(emu, first.address)) > 0, 10, "quotes resting")
         await first.kill()
         left = {o["id"] for o in open_orders(emu, first.address)}
         assert left
