@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from attrs import evolve, frozen
+from attrs import frozen
 
 from mmfsm.core import risk
 from mmfsm.core.book import Book, BookError, BookSet, Top
@@ -373,26 +373,35 @@ class Engine:
 
     def _deadline(self, ms: MarketState) -> int:
         """The earliest event time at which a time-based rule may decide anew."""
+        # A running minimum rather than a list and ``min``: this runs after every pass.
         cfg = self._config.risk
         now = self.now_ms
-        times = [_NEVER]
+        first = _NEVER
         pos = ms.position.state
         if pos == "inventory_held" and ms.opened_ms is not None:
-            times.append(ms.opened_ms + cfg.max_position_age_ms + 1)
+            first = ms.opened_ms + cfg.max_position_age_ms + 1
         elif pos == "passive_unwind" and ms.unwind_started_ms is not None:
-            times.append(ms.unwind_started_ms + cfg.unwind_timeout_ms + 1)
+            first = ms.unwind_started_ms + cfg.unwind_timeout_ms + 1
         elif pos == "force_exit" and ms.exit_due_ms > now:
-            times.append(ms.exit_due_ms)
+            first = ms.exit_due_ms
+        state = ms.machine.state
         last = ms.yes_book.last_update_ms
-        if ms.machine.state == "running" and last is not None:
-            times.append(last + cfg.book_stale_ms + 1)
-        if ms.machine.state == "gapped_skip" and ms.band_since_ms is not None:
-            times.append(ms.band_since_ms + cfg.gap_recovery_ms)
+        if state == "running" and last is not None:
+            due = last + cfg.book_stale_ms + 1
+            if due < first:
+                first = due
+        elif state == "gapped_skip" and ms.band_since_ms is not None:
+            due = ms.band_since_ms + cfg.gap_recovery_ms
+            if due < first:
+                first = due
         for retry in ms.retry.values():
-            for due in (retry.due_ms, retry.cooldown_until_ms):
-                if due > now:
-                    times.append(due)
-        return min(times)
+            due = retry.due_ms
+            if now < due < first:
+                first = due
+            due = retry.cooldown_until_ms
+            if now < due < first:
+                first = due
+        return first
 
     @property
     def config(self) -> Config:
@@ -608,12 +617,16 @@ class Engine:
             return None
         own_bids: dict[int, int] = {}
         own_asks: dict[int, int] = {}
+        # ``remaining`` and ``sign`` written out: this loop runs on every book update
+        # that moves the top, for every order of the market.
+        done, exit_, buy = OrderStatus.DONE, Purpose.EXIT, Side.BUY
         for order in self.orders.iter_market(ms.market):
-            remaining = order.remaining
-            if not remaining or order.status is OrderStatus.DONE or order.purpose is Purpose.EXIT:
+            remaining = order.size - order.filled
+            if remaining <= 0 or order.status is done or order.purpose is exit_:
                 continue
-            yes_price = order.price if order.is_yes else PRICE_SCALE - order.price
-            own = own_bids if order.sign > 0 else own_asks
+            is_yes = order.is_yes
+            yes_price = order.price if is_yes else PRICE_SCALE - order.price
+            own = own_bids if (order.side is buy) == is_yes else own_asks
             own[yes_price] = own.get(yes_price, 0) + remaining
         if not own_bids and not own_asks:
             return book.top()
@@ -1038,7 +1051,7 @@ class Engine:
     def _cancel(self, order: OurOrder, reason: str) -> None:
         order.status = OrderStatus.PENDING_CANCEL
         self.actions.cancels += 1
-        self._emit(Cancel(client_id=order.client_id, market=order.market, reason=reason))
+        self._out.append(Cancel(client_id=order.client_id, market=order.market, reason=reason))
 
     def _cancel_quotes(self, ms: MarketState, reason: str) -> None:
         for order in self.orders.in_market(ms.market):
@@ -1050,31 +1063,39 @@ class Engine:
             if order.live:
                 self._cancel(order, reason)
 
-    def _place(self, ms: MarketState, intent: Intent) -> None:
-        client_id = self.orders.next_id(ms.market, self.now_ms)
+    def _place(self, ms: MarketState, intent: Intent, size: int | None = None) -> None:
+        """Place ``intent``, at ``size`` when given (the intent's size cut to the room)."""
+        if size is None:
+            size = intent.size
+        now = self.now_ms
+        market = ms.market
+        token = intent.token
+        side = intent.side
+        price = intent.price
+        client_id = self.orders.next_id(market, now)
         self.orders.add(
             OurOrder(
                 client_id=client_id,
-                market=ms.market,
-                token=intent.token,
-                is_yes=intent.token == ms.yes_token,
-                side=intent.side,
-                price=intent.price,
-                size=intent.size,
+                market=market,
+                token=token,
+                is_yes=token == ms.yes_token,
+                side=side,
+                price=price,
+                size=size,
                 purpose=intent.purpose,
-                placed_ms=self.now_ms,
+                placed_ms=now,
                 kept_at=self._top_key(ms),
             )
         )
         self.actions.places += 1
-        self._emit(
+        self._out.append(
             Place(
                 client_id=client_id,
-                market=ms.market,
-                token=intent.token,
-                side=intent.side,
-                price=intent.price,
-                size=intent.size,
+                market=market,
+                token=token,
+                side=side,
+                price=price,
+                size=size,
                 tif=intent.tif,
                 post_only=intent.post_only,
             )
@@ -1145,10 +1166,16 @@ class Engine:
                 self._cancel(order, "side not quoted")
             return
         tolerance = self._config.strategy.size_tolerance_bps
-        keep: OurOrder | None
-        if len(live) == 1 and _keeps(live[0], intent, tolerance):
-            keep = live[0]  # the usual case, decided as ``diff_side`` decides it
-        else:
+        keep: OurOrder | None = None
+        if len(live) == 1:
+            # The usual case, decided as ``diff_side`` decides it (every order in
+            # ``live`` is of ``purpose``) without building its result: one order is
+            # either kept or cancelled.
+            if _keeps(live[0], intent, tolerance):
+                keep = live[0]
+            else:
+                self._cancel(live[0], "requote")
+        elif live:
             diff = diff_side(
                 live, purpose, intent.token, intent.side, intent.price, intent.size, tolerance
             )
@@ -1185,9 +1212,9 @@ class Engine:
             # The shares are still offered by an order whose cancel is not confirmed:
             # wait for it rather than offer more than we hold (a balance reject at best).
             return
-        if size != intent.size:
-            intent = evolve(intent, size=size)
-        self._place(ms, intent)
+        # The cut size goes to ``_place`` as it is: ``evolve`` re-ran every field's
+        # initialiser for one changed number.
+        self._place(ms, intent, size)
         if adds_long:
             book.worst_long += size
         else:
@@ -1233,4 +1260,4 @@ class Engine:
         size = min(intent.size, -reducing)
         if size <= 0 or (size < intent.size and size < ms.min_size):
             return  # wait for the cancels and trade reports to arrive
-        self._place(ms, evolve(intent, size=size))
+        self._place(ms, intent, size)
