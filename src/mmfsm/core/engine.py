@@ -175,17 +175,6 @@ class _OrdersOf:
 _NEVER = 2**63  # a deadline that never comes
 
 
-def _keeps(order: OurOrder, intent: Intent, tolerance_bps: int) -> bool:
-    """``diff_side``'s test for keeping a live order of the intent's purpose."""
-    size = intent.size
-    return (
-        order.token == intent.token
-        and order.side is intent.side
-        and order.price == intent.price
-        and abs(order.remaining - size) * 10_000 <= tolerance_bps * size
-    )
-
-
 def _silent_state(ms: MarketState) -> tuple[int | None, int, int]:
     """What a pass may change without saying so (``_retry_offset``, gap recovery)."""
     return (ms.band_since_ms, ms.retry[Purpose.BID].attempts, ms.retry[Purpose.ASK].attempts)
@@ -441,7 +430,7 @@ class Engine:
         self._out.append(command)
 
     def _log(self, severity: Severity, message: str, market: str | None = None) -> None:
-        self._emit(Log(severity=severity, message=message, market=market))
+        self._out.append(Log(severity=severity, message=message, market=market))
 
     def _alert(self, severity: Severity, message: str, market: str | None = None) -> None:
         self._emit(Alert(severity=severity, message=message, market=market))
@@ -1010,7 +999,7 @@ class Engine:
     def _judge_bot(self) -> None:
         if self.bot.state != "running":
             return
-        pnl = self.daily_pnl()
+        pnl = self.realized_today + self._unrealized_total  # ``daily_pnl``, every step
         if risk.daily_loss_beyond_limit(pnl, self.breaker_floor, self._config.risk):
             limit = self._config.risk.global_daily_loss
             self._fire(
@@ -1170,11 +1159,21 @@ class Engine:
         if len(live) == 1:
             # The usual case, decided as ``diff_side`` decides it (every order in
             # ``live`` is of ``purpose``) without building its result: one order is
-            # either kept or cancelled.
-            if _keeps(live[0], intent, tolerance):
-                keep = live[0]
+            # either kept or cancelled. ``_keeps``, written out.
+            order = live[0]
+            size = intent.size
+            remaining = order.size - order.filled  # ``order.remaining``
+            if remaining < 0:
+                remaining = 0
+            if (
+                order.token == intent.token
+                and order.side is intent.side
+                and order.price == intent.price
+                and abs(remaining - size) * 10_000 <= tolerance * size
+            ):
+                keep = order
             else:
-                self._cancel(live[0], "requote")
+                self._cancel(order, "requote")
         elif live:
             diff = diff_side(
                 live, purpose, intent.token, intent.side, intent.price, intent.size, tolerance
@@ -1184,7 +1183,9 @@ class Engine:
             keep = diff.keep
         if keep is not None:
             self.actions.kept += 1
-            moved = self._top_key(ms)
+            yes = ms.yes_book
+            bid, ask = yes.best_bid, yes.best_ask  # ``_top_key``, written out
+            moved = None if bid is None or ask is None else (bid, ask)
             if moved is not None and keep.kept_at != moved:
                 # Logged once per order per top of book: the moments a blind
                 # cancel-replace would have sent two actions and lost the queue.
