@@ -773,10 +773,12 @@ class Engine:
             if ms.mark is not None:
                 self._set_unrealized(ms, ms.ledger.unrealized(ms.mark))
             verb = "Fill detected" if outcome.applied > 0 else "Fill reversed (FAILED)"
+            # ``_value_`` rather than ``value``: the same text, read from the member
+            # itself instead of through Enum's Python-level property (on every fill).
             self._log(
                 Severity.INFO,
-                f"{verb}: {event.side.value} {format_size(event.size)} @ "
-                f"{format_price(event.price)} [{event.status.value}] trade {event.trade_id}",
+                f"{verb}: {event.side._value_} {format_size(event.size)} @ "
+                f"{format_price(event.price)} [{event.status._value_}] trade {event.trade_id}",
                 ms.market,
             )
             self._log(
@@ -1192,7 +1194,7 @@ class Engine:
                 keep.kept_at = moved
                 self._log(
                     Severity.DEBUG,
-                    f"Preserving queue priority: {keep.side.value} "
+                    f"Preserving queue priority: {keep.side._value_} "
                     f"{format_size(keep.remaining)} @ {format_price(keep.price)}",
                     ms.market,
                 )

@@ -28,7 +28,7 @@ from attrs import define, field
 
 from mmfsm.core.events import Trade, TradeStatus
 from mmfsm.core.orders import delta_sign
-from mmfsm.core.ticks import PRICE_SCALE
+from mmfsm.core.ticks import PRICE_SCALE, Side
 
 __all__ = ["Fill", "MarketLedger", "TradeOutcome"]
 
@@ -92,7 +92,7 @@ class MarketLedger:
             delta=sign * trade.size,
             yes_price=trade.price if is_yes else PRICE_SCALE - trade.price,
             is_yes=is_yes,
-            token_change=trade.size if trade.side.value == "BUY" else -trade.size,
+            token_change=trade.size if trade.side is Side.BUY else -trade.size,
         )
         self.fills[trade.trade_id] = fill
         self._apply_fill(fill)
