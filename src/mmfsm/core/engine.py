@@ -1221,12 +1221,15 @@ class Engine:
         worst = book.worst_long if adds_long else book.worst_short
         # Reducing orders too: cancelled ones on the same side may still fill, so a
         # reducing order can overshoot flat and add (INV-EXPOSURE).
-        size = min(intent.size, self._limit_units - worst)
-        if ms.position.state == "passive_unwind":
+        size = intent.size
+        room = self._limit_units - worst
+        if room < size:
+            size = room
+        if ms.position.state == "passive_unwind" and -worst < size:
             # Unwinding never adds: with every order still out on this side counted, the
             # side as a whole may at most bring the position to flat.
-            size = min(size, -worst)
-        if size < max(ms.min_size, 1):
+            size = -worst
+        if size < 1 or size < ms.min_size:
             return
         if intent.side is _SELL and size > self._sellable(ms, intent.token):
             # The shares are still offered by an order whose cancel is not confirmed:

@@ -162,8 +162,8 @@ def _side_intent(
         price = price - t * offset if buy else price + t * offset
     if not t <= price <= PRICE_SCALE - t:
         return None
-    size = min(order_size, room)
-    if size < max(ms.min_size, 1):
+    size = order_size if order_size < room else room  # min/max as comparisons: per side
+    if size < 1 or size < ms.min_size:
         return None
     # ``_as_token_order`` for a GTC post-only bid or ask (size > 0), written out.
     if buy:

@@ -246,30 +246,51 @@ def snap(
         # (1e-10 USD) counts as that unit; anything else rounds by side. Safety against
         # crossing does not rest on this rounding but on clamp_no_cross, in integers.
         scaled_f = value * PRICE_SCALE
-        if abs(scaled_f) > 1e12:
-            scaled_f = math.copysign(1e12, scaled_f)  # far outside (0, 1): clamped below
-        nearest = round(scaled_f)
-        if abs(scaled_f - nearest) <= 1e-6:
-            units = nearest
+        if scaled_f > 1e12:  # far outside (0, 1): clamped below
+            scaled_f = 1e12
+        elif scaled_f < -1e12:
+            scaled_f = -1e12
+        # The nearest whole unit from the floor and the fraction above it, both exact
+        # in floats: the same test as ``abs(scaled_f - round(scaled_f)) <= 1e-6``
+        # without the rounding call (this runs for both sides of every quote).
+        low = math.floor(scaled_f)
+        frac = scaled_f - low
+        if frac <= 1e-6:
+            units = low
+        elif 1.0 - frac <= 1e-6:
+            units = low + 1
         elif side is _BUY:
-            units = math.floor(scaled_f)
+            units = low
         else:
-            units = math.ceil(scaled_f)
+            units = low + 1
     else:
         scaled = value * PRICE_SCALE
         rounding = "ROUND_FLOOR" if side is _BUY else "ROUND_CEILING"
         units = int(scaled.to_integral_value(rounding=rounding))
     # snap_to_grid, clamp_to_range and clamp_no_cross, written out: this runs for both
     # sides of every quote, and the calls cost more than the arithmetic.
+    # Comparisons rather than ``min``/``max``: the builtin calls cost more (t <= top).
     top = PRICE_SCALE - t
     if side is _BUY:
-        price = min(max((units // t) * t, t), top)
+        price = (units // t) * t
+        if price < t:
+            price = t
+        elif price > top:
+            price = top
         if opposite_best is not None:
-            price = min(price, ((opposite_best - t) // t) * t)
+            limit = ((opposite_best - t) // t) * t
+            if limit < price:
+                price = limit
     else:
-        price = min(max(-((-units) // t) * t, t), top)
+        price = -((-units) // t) * t
+        if price < t:
+            price = t
+        elif price > top:
+            price = top
         if opposite_best is not None:
-            price = max(price, -((-(opposite_best + t)) // t) * t)
+            limit = -((-(opposite_best + t)) // t) * t
+            if limit > price:
+                price = limit
     if price < t or price > top:
         return None
     return price
