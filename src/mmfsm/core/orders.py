@@ -90,14 +90,18 @@ class OurOrder:
     @property
     def potential(self) -> int:
         """Shares this order may still add to inventory beyond what was reported."""
+        # Comparisons rather than ``max(0, ...)``: read for every order on every pass.
         if self.status is _DONE:
             matched = self.venue_matched if self.venue_matched is not None else self.filled
-            return max(0, matched - self.filled)
-        return max(0, self.size - self.filled)
+            left = matched - self.filled
+        else:
+            left = self.size - self.filled
+        return left if left > 0 else 0
 
     @property
     def remaining(self) -> int:
-        return max(0, self.size - self.filled)
+        left = self.size - self.filled
+        return left if left > 0 else 0
 
 
 class OurOrders:
@@ -145,11 +149,14 @@ class OurOrders:
 
     def live_quotes(self, market: str) -> int:
         """How many bid/ask quotes of this market are resting or about to."""
-        return sum(
-            1
-            for o in self._by_market.get(market, {}).values()
-            if o.live and o.purpose is not _EXIT
-        )
+        # ``live`` written out, and a plain loop rather than ``sum`` over a generator: the
+        # step that skips a book update below the top of the book calls this.
+        count = 0
+        for o in self._by_market.get(market, {}).values():
+            status = o.status
+            if (status is _PENDING_NEW or status is _WORKING) and o.purpose is not _EXIT:
+                count += 1
+        return count
 
     def pending_delta(self, market: str) -> tuple[int, int]:
         """(long, short) net delta that this market's orders could still add."""
