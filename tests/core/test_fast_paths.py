@@ -265,3 +265,25 @@ def test_snap_is_the_composition_of_the_grid_functions(
     assert ticks.snap(value, side, tick, opposite_best=opposite) == _snap_reference(
         value, side, tick, opposite
     )
+
+
+_NEAR_UNITS = [
+    units / ticks.PRICE_SCALE + offset
+    for units in (0, 1, 99, 100, 4849, 4850, 5000, 9900, 9999, 10_000)
+    for offset in (0.0, 1e-11, -1e-11, 0.99e-10, -0.99e-10, 1.01e-10, -1.01e-10, 0.5e-4)
+] + [0.485, 0.1 + 0.2, -1e-17, -0.3, -1.5, 1e9, -1e9, 2e8 + 0.5e-4]
+
+
+@pytest.mark.parametrize("value", _NEAR_UNITS)
+@pytest.mark.parametrize("side", list(Side))
+@pytest.mark.parametrize("tick", list(TickSize))
+def test_snap_agrees_with_the_grid_functions_at_the_edges_of_a_unit(
+    value: float, side: Side, tick: TickSize
+) -> None:
+    """``snap`` finds the nearest unit from the floor and the fraction, not ``round``:
+    values a hair inside and outside 1e-6 of a unit, ties, negatives and the 1e12 clamp
+    must come out as the rounding composition gives them."""
+    for opposite in (None, 5_000, 100):
+        assert ticks.snap(value, side, tick, opposite_best=opposite) == _snap_reference(
+            value, side, tick, opposite
+        )

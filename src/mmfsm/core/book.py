@@ -63,6 +63,12 @@ __all__ = [
     "parse_levels",
 ]
 
+# Enum members bound to module names: in CPython 3.11 ``Side.BUY`` is a lookup through
+# the enum's metaclass (~0.15 us), a module global about a tenth of that, and the hot
+# path reads these dozens of times a step.
+_BUY = Side.BUY
+_SELL = Side.SELL
+
 Level = tuple[int, int]
 
 # What the exchange sends: plain decimals. ``Decimal`` also reads " 0.5", "0.4_9", "NaN"
@@ -295,10 +301,10 @@ class Book:
             return
         overlays: tuple[dict[int, int], dict[int, int]] = ({}, {})
         for i, (side, price, size) in enumerate(changes):
-            if side is Side.BUY:
+            if side is _BUY:
                 self._check_level("changes", i, price, size, self.bids)
                 overlays[0][price] = size
-            elif side is Side.SELL:
+            elif side is _SELL:
                 self._check_level("changes", i, price, size, self.asks)
                 overlays[1][price] = size
             else:
@@ -322,7 +328,7 @@ class Book:
     def _apply_one(self, change: tuple[Side, int, int], ts_ms: int) -> None:
         """The common single-level message, without the batch's overlay dicts."""
         side, price, size = change
-        if side is Side.BUY:
+        if side is _BUY:
             bids = self.bids
             self._check_level("changes", 0, price, size, bids)
             best = self.best_bid
@@ -336,7 +342,7 @@ class Book:
                 if price == best:
                     best = self.best_bid = max(bids, default=None)
             self.best_bid_size = bids[best] if best is not None else 0
-        elif side is Side.SELL:
+        elif side is _SELL:
             asks = self.asks
             self._check_level("changes", 0, price, size, asks)
             best = self.best_ask
@@ -397,14 +403,14 @@ class Book:
         return self.best_ask - self.best_bid
 
     def size_at(self, side: Side, price: int) -> int:
-        return (self.bids if side is Side.BUY else self.asks).get(price, 0)
+        return (self.bids if side is _BUY else self.asks).get(price, 0)
 
     def levels(self, side: Side, depth: int | None = None) -> list[Level]:
         """Levels best first (bids high to low, asks low to high), at most ``depth``."""
         if depth is not None and depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
-        book = self.bids if side is Side.BUY else self.asks
-        prices = sorted(book, reverse=side is Side.BUY)
+        book = self.bids if side is _BUY else self.asks
+        prices = sorted(book, reverse=side is _BUY)
         if depth is not None:
             prices = prices[:depth]
         return [(p, book[p]) for p in prices]

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from attrs import evolve, frozen
+from attrs import frozen
 
 from mmfsm.core import risk
 from mmfsm.core.book import Book, BookError, BookSet, Top
@@ -86,6 +86,23 @@ from mmfsm.core.reconcile import ActionCounts, diff_side
 from mmfsm.core.ticks import PRICE_SCALE, Side, format_money, format_price, format_size
 
 __all__ = ["Engine", "Exposure", "Step"]
+
+# Enum members bound to module names: in CPython 3.11 ``Side.BUY`` is a lookup through
+# the enum's metaclass (~0.15 us), a module global about a tenth of that, and the hot
+# path reads these dozens of times a step.
+_DONE = OrderStatus.DONE
+_PENDING_CANCEL = OrderStatus.PENDING_CANCEL
+_PENDING_NEW = OrderStatus.PENDING_NEW
+_WORKING = OrderStatus.WORKING
+_ASK = Purpose.ASK
+_BID = Purpose.BID
+_EXIT = Purpose.EXIT
+_CRITICAL = Severity.CRITICAL
+_DEBUG = Severity.DEBUG
+_INFO = Severity.INFO
+_WARNING = Severity.WARNING
+_BUY = Side.BUY
+_SELL = Side.SELL
 
 
 @frozen(kw_only=True)
@@ -130,11 +147,11 @@ class _OrdersOf:
     def __init__(self, ms: MarketState, orders: OurOrders) -> None:
         bids: list[OurOrder] = []
         asks: list[OurOrder] = []
-        self.live: dict[Purpose, list[OurOrder]] = {Purpose.BID: bids, Purpose.ASK: asks}
+        self.live: dict[Purpose, list[OurOrder]] = {_BID: bids, _ASK: asks}
         long = short = yes_offered = no_offered = own_long = own_short = 0
         # ``sign`` and ``live`` spelled out: this loop runs for every order on every pass.
-        bid, exit_, buy = Purpose.BID, Purpose.EXIT, Side.BUY
-        new, working = OrderStatus.PENDING_NEW, OrderStatus.WORKING
+        bid, exit_, buy = _BID, _EXIT, _BUY
+        new, working = _PENDING_NEW, _WORKING
         for order in orders.iter_market(ms.market):
             potential = order.potential
             status = order.status
@@ -175,26 +192,15 @@ class _OrdersOf:
 _NEVER = 2**63  # a deadline that never comes
 
 
-def _keeps(order: OurOrder, intent: Intent, tolerance_bps: int) -> bool:
-    """``diff_side``'s test for keeping a live order of the intent's purpose."""
-    size = intent.size
-    return (
-        order.token == intent.token
-        and order.side is intent.side
-        and order.price == intent.price
-        and abs(order.remaining - size) * 10_000 <= tolerance_bps * size
-    )
-
-
 def _silent_state(ms: MarketState) -> tuple[int | None, int, int]:
     """What a pass may change without saying so (``_retry_offset``, gap recovery)."""
-    return (ms.band_since_ms, ms.retry[Purpose.BID].attempts, ms.retry[Purpose.ASK].attempts)
+    return (ms.band_since_ms, ms.retry[_BID].attempts, ms.retry[_ASK].attempts)
 
 
 def _first_other(book: Book, side: Side, own: dict[int, int]) -> tuple[int, int] | None:
     """Best level of ``side`` with size left once our own size there is taken off."""
-    best = book.best_bid if side is Side.BUY else book.best_ask
-    size = book.best_bid_size if side is Side.BUY else book.best_ask_size
+    best = book.best_bid if side is _BUY else book.best_ask
+    size = book.best_bid_size if side is _BUY else book.best_ask_size
     if best is not None and own.get(best, 0) < size:
         return best, size - own.get(best, 0)
     for price, level in book.levels(side):
@@ -373,26 +379,35 @@ class Engine:
 
     def _deadline(self, ms: MarketState) -> int:
         """The earliest event time at which a time-based rule may decide anew."""
+        # A running minimum rather than a list and ``min``: this runs after every pass.
         cfg = self._config.risk
         now = self.now_ms
-        times = [_NEVER]
+        first = _NEVER
         pos = ms.position.state
         if pos == "inventory_held" and ms.opened_ms is not None:
-            times.append(ms.opened_ms + cfg.max_position_age_ms + 1)
+            first = ms.opened_ms + cfg.max_position_age_ms + 1
         elif pos == "passive_unwind" and ms.unwind_started_ms is not None:
-            times.append(ms.unwind_started_ms + cfg.unwind_timeout_ms + 1)
+            first = ms.unwind_started_ms + cfg.unwind_timeout_ms + 1
         elif pos == "force_exit" and ms.exit_due_ms > now:
-            times.append(ms.exit_due_ms)
+            first = ms.exit_due_ms
+        state = ms.machine.state
         last = ms.yes_book.last_update_ms
-        if ms.machine.state == "running" and last is not None:
-            times.append(last + cfg.book_stale_ms + 1)
-        if ms.machine.state == "gapped_skip" and ms.band_since_ms is not None:
-            times.append(ms.band_since_ms + cfg.gap_recovery_ms)
+        if state == "running" and last is not None:
+            due = last + cfg.book_stale_ms + 1
+            if due < first:
+                first = due
+        elif state == "gapped_skip" and ms.band_since_ms is not None:
+            due = ms.band_since_ms + cfg.gap_recovery_ms
+            if due < first:
+                first = due
         for retry in ms.retry.values():
-            for due in (retry.due_ms, retry.cooldown_until_ms):
-                if due > now:
-                    times.append(due)
-        return min(times)
+            due = retry.due_ms
+            if now < due < first:
+                first = due
+            due = retry.cooldown_until_ms
+            if now < due < first:
+                first = due
+        return first
 
     @property
     def config(self) -> Config:
@@ -432,7 +447,7 @@ class Engine:
         self._out.append(command)
 
     def _log(self, severity: Severity, message: str, market: str | None = None) -> None:
-        self._emit(Log(severity=severity, message=message, market=market))
+        self._out.append(Log(severity=severity, message=message, market=market))
 
     def _alert(self, severity: Severity, message: str, market: str | None = None) -> None:
         self._emit(Alert(severity=severity, message=message, market=market))
@@ -459,7 +474,7 @@ class Engine:
         self.halt_cause = self.halt_cause or "fault"
         self._mark_all_cancelling()
         self._emit(CancelAll(reason="engine fault"))
-        self._alert(Severity.CRITICAL, f"ENGINE FAULT, bot halted: {type(exc).__name__}: {exc}")
+        self._alert(_CRITICAL, f"ENGINE FAULT, bot halted: {type(exc).__name__}: {exc}")
 
     def _roll_day(self) -> None:
         day = risk.day_of(self.now_ms)
@@ -474,7 +489,7 @@ class Engine:
             # so only the realized part leaves the floor. Never looser than a fresh day.
             self.breaker_floor = min(0, self.breaker_floor - previous) if self.breaker_floor else 0
             self._log(
-                Severity.INFO,
+                _INFO,
                 f"Daily P&L reset: realized yesterday {format_money(previous)}; "
                 f"bot {self.bot.state}",
             )
@@ -508,7 +523,7 @@ class Engine:
             return self._on_resume(event)
         if isinstance(event, ConfigReload):
             self._set_config(event.config)
-            self._log(Severity.INFO, f"Config reloaded: {self._config_hash[:12]}")
+            self._log(_INFO, f"Config reloaded: {self._config_hash[:12]}")
             return self.markets.values()
         if isinstance(event, VenueFault):
             return self._on_venue_fault(event)
@@ -518,7 +533,7 @@ class Engine:
         ms = self.markets.get(market)
         if ms is None or token not in (ms.yes_token, ms.no_token):
             self._alert(
-                Severity.WARNING,
+                _WARNING,
                 f"Rejected message for unknown market {market} / asset_id {token}",
                 market,
             )
@@ -546,7 +561,7 @@ class Engine:
             else:
                 book.apply_changes(event.changes, event.ts_ms)
         except BookError as err:
-            self._alert(Severity.WARNING, f"Book message rejected: {err}", ms.market)
+            self._alert(_WARNING, f"Book message rejected: {err}", ms.market)
         after = (yes.trusted, yes.best_bid, yes.best_bid_size, yes.best_ask, yes.best_ask_size)
         if after == before and fault == ms.venue_fault and self._nothing_due(ms):
             # Depth moved below the top (or the NO book moved): every input of the risk
@@ -574,11 +589,11 @@ class Engine:
             return False
         position = ms.position.state
         if position == "quoting":
-            return not (ms.retry[Purpose.BID].attempts or ms.retry[Purpose.ASK].attempts)
+            return not (ms.retry[_BID].attempts or ms.retry[_ASK].attempts)
         if position != "inventory_held" or ms.opened_ms is None:
             return False
         aged = self.now_ms - ms.opened_ms > self._config.risk.max_position_age_ms
-        retrying = ms.retry[Purpose.BID].attempts or ms.retry[Purpose.ASK].attempts
+        retrying = ms.retry[_BID].attempts or ms.retry[_ASK].attempts
         return not aged and not retrying
 
     def _remark(self, ms: MarketState) -> None:
@@ -608,17 +623,21 @@ class Engine:
             return None
         own_bids: dict[int, int] = {}
         own_asks: dict[int, int] = {}
+        # ``remaining`` and ``sign`` written out: this loop runs on every book update
+        # that moves the top, for every order of the market.
+        done, exit_, buy = _DONE, _EXIT, _BUY
         for order in self.orders.iter_market(ms.market):
-            remaining = order.remaining
-            if not remaining or order.status is OrderStatus.DONE or order.purpose is Purpose.EXIT:
+            remaining = order.size - order.filled
+            if remaining <= 0 or order.status is done or order.purpose is exit_:
                 continue
-            yes_price = order.price if order.is_yes else PRICE_SCALE - order.price
-            own = own_bids if order.sign > 0 else own_asks
+            is_yes = order.is_yes
+            yes_price = order.price if is_yes else PRICE_SCALE - order.price
+            own = own_bids if (order.side is buy) == is_yes else own_asks
             own[yes_price] = own.get(yes_price, 0) + remaining
         if not own_bids and not own_asks:
             return book.top()
-        bid = _first_other(book, Side.BUY, own_bids)
-        ask = _first_other(book, Side.SELL, own_asks)
+        bid = _first_other(book, _BUY, own_bids)
+        ask = _first_other(book, _SELL, own_asks)
         if bid is None or ask is None:
             return None
         return Top(bid=bid[0], bid_size=bid[1], ask=ask[0], ask_size=ask[1])
@@ -631,7 +650,7 @@ class Engine:
         ms.yes_book.set_tick(event.tick)
         ms.no_book.set_tick(event.tick)
         ms.tick_suspect = False
-        self._log(Severity.INFO, f"Tick size changed to {event.tick}", ms.market)
+        self._log(_INFO, f"Tick size changed to {event.tick}", ms.market)
         return (ms,)
 
     def _on_listed(self, event: MarketListed) -> Iterable[MarketState]:
@@ -681,44 +700,44 @@ class Engine:
     ) -> Iterable[MarketState]:
         order = self.orders.get(event.client_id)
         if order is None:
-            self._log(Severity.WARNING, f"Order report for unknown order {event.client_id}")
+            self._log(_WARNING, f"Order report for unknown order {event.client_id}")
             return ()
         ms = self.markets[order.market]
         if isinstance(event, OrderAcked):
-            if order.status is OrderStatus.PENDING_NEW:
-                order.status = OrderStatus.WORKING
+            if order.status is _PENDING_NEW:
+                order.status = _WORKING
             return (ms,)
         if isinstance(event, OrderRejected):
-            order.status = OrderStatus.DONE
+            order.status = _DONE
             order.venue_matched = order.filled
             self.orders.forget_if_settled(order)
             self._on_reject(ms, order, event)
             return (ms,)
         # Cancelled or expired: it no longer rests; what it matched may still be reported.
-        order.status = OrderStatus.DONE
+        order.status = _DONE
         order.venue_matched = max(event.size_matched, order.filled)
         self.orders.forget_if_settled(order)
         return (ms,)
 
     def _on_reject(self, ms: MarketState, order: OurOrder, event: OrderRejected) -> None:
-        if event.reason is RejectReason.POST_ONLY and order.purpose is not Purpose.EXIT:
+        if event.reason is RejectReason.POST_ONLY and order.purpose is not _EXIT:
             retry = ms.retry[order.purpose]
             retry.attempts += 1
             limit = self._config.risk.post_only_max_retries
             self._log(
-                Severity.WARNING,
+                _WARNING,
                 f"post_only rejected: {order.side.value} {format_size(order.size)} @ "
                 f"{format_price(order.price)} (attempt {retry.attempts}/{limit})",
                 ms.market,
             )
             top = ms.yes_book.top()
             if top is not None:
-                retry.ref = top.ask if order.purpose is Purpose.BID else top.bid
+                retry.ref = top.ask if order.purpose is _BID else top.bid
             backoff = self._config.risk.post_only_backoff_ms
             retry.due_ms = self.now_ms + backoff * (2 ** (retry.attempts - 1))
             return
         cooldown = self.now_ms + max(1000, self._config.risk.post_only_backoff_ms)
-        if order.purpose is Purpose.EXIT:
+        if order.purpose is _EXIT:
             # Do not answer a rejected exit with another one on the very next event.
             ms.exit_due_ms = cooldown
         else:
@@ -727,7 +746,7 @@ class Engine:
         if event.reason is RejectReason.TICK:
             ms.tick_suspect = True
         self._alert(
-            Severity.WARNING,
+            _WARNING,
             f"Order rejected ({event.reason.value}): {order.client_id} {event.message}",
             ms.market,
         )
@@ -736,13 +755,13 @@ class Engine:
         ms = self.markets.get(event.market)
         if ms is None:
             self._alert(
-                Severity.WARNING, f"Trade {event.trade_id} for unknown market {event.market}"
+                _WARNING, f"Trade {event.trade_id} for unknown market {event.market}"
             )
             return ()
         if event.token not in (ms.yes_token, ms.no_token):
             # An exchange anomaly, not our bug: report it, count nothing, keep going.
             self._alert(
-                Severity.WARNING,
+                _WARNING,
                 f"Trade {event.trade_id} ignored: asset_id {event.token} is not a token of "
                 f"market {event.market}",
                 ms.market,
@@ -757,13 +776,13 @@ class Engine:
             if outcome.applied < 0 and order.venue_matched is not None:
                 # A FAILED trade did not happen: it no longer counts as matched either.
                 order.venue_matched = max(0, order.venue_matched - event.size)
-            if order.filled >= order.size and order.status is not OrderStatus.DONE:
-                order.status = OrderStatus.DONE  # fully filled: nothing rests any more
+            if order.filled >= order.size and order.status is not _DONE:
+                order.status = _DONE  # fully filled: nothing rests any more
                 order.venue_matched = order.filled
             self.orders.forget_if_settled(order)
         elif outcome.applied and order is None:
             self._alert(
-                Severity.WARNING,
+                _WARNING,
                 f"Trade {event.trade_id} for an order this run did not place: {event.client_id}",
                 ms.market,
             )
@@ -771,14 +790,16 @@ class Engine:
             if ms.mark is not None:
                 self._set_unrealized(ms, ms.ledger.unrealized(ms.mark))
             verb = "Fill detected" if outcome.applied > 0 else "Fill reversed (FAILED)"
+            # ``_value_`` rather than ``value``: the same text, read from the member
+            # itself instead of through Enum's Python-level property (on every fill).
             self._log(
-                Severity.INFO,
-                f"{verb}: {event.side.value} {format_size(event.size)} @ "
-                f"{format_price(event.price)} [{event.status.value}] trade {event.trade_id}",
+                _INFO,
+                f"{verb}: {event.side._value_} {format_size(event.size)} @ "
+                f"{format_price(event.price)} [{event.status._value_}] trade {event.trade_id}",
                 ms.market,
             )
             self._log(
-                Severity.INFO,
+                _INFO,
                 f"Inventory: YES {format_size(ms.ledger.yes_held)} NO "
                 f"{format_size(ms.ledger.no_held)} net delta {format_size(ms.ledger.delta)}",
                 ms.market,
@@ -794,11 +815,11 @@ class Engine:
                 self._halt_markets()
                 self._mark_all_cancelling()
                 self._emit(CancelAll(reason=f"operator halt: {event.reason}"))
-                self._alert(Severity.CRITICAL, f"Operator halt: {event.reason}")
+                self._alert(_CRITICAL, f"Operator halt: {event.reason}")
             return ()
         ms = self.markets.get(event.market)
         if ms is None:
-            self._alert(Severity.WARNING, f"Halt for unknown market {event.market}")
+            self._alert(_WARNING, f"Halt for unknown market {event.market}")
             return ()
         ms.halted_by_operator = True
         ms.quiet_until = 0
@@ -809,7 +830,7 @@ class Engine:
 
     def _on_resume(self, event: OperatorResume) -> Iterable[MarketState]:
         if not risk.acknowledged(event.ack):
-            self._alert(Severity.WARNING, "Resume refused: an acknowledgement is required")
+            self._alert(_WARNING, "Resume refused: an acknowledgement is required")
             return ()
         if event.market is None:
             if self.bot.state != "halted":
@@ -819,7 +840,7 @@ class Engine:
             self.halt_cause = None
             # The operator accepted today's loss so far; the breaker measures anew from it.
             self.breaker_floor = self.daily_pnl()
-            self._log(Severity.WARNING, f"Bot resumed by operator: {event.ack}")
+            self._log(_WARNING, f"Bot resumed by operator: {event.ack}")
             for ms in self.markets.values():
                 if ms.machine.state == "halted" and not ms.halted_by_operator:
                     self._resume_market(ms, event.ack)
@@ -831,7 +852,7 @@ class Engine:
         ms.halted_by_operator = False
         ms.quiet_until = 0
         if self.bot.state == "halted":
-            self._alert(Severity.WARNING, f"Market {ms.market} stays halted: the bot is halted")
+            self._alert(_WARNING, f"Market {ms.market} stays halted: the bot is halted")
             return ()
         self._resume_market(ms, event.ack)
         return (ms,)
@@ -853,7 +874,7 @@ class Engine:
         )
         for ms in targets:
             ms.venue_fault = event.what
-        self._alert(Severity.WARNING, f"Venue fault: {event.what}", event.market)
+        self._alert(_WARNING, f"Venue fault: {event.what}", event.market)
         return targets
 
     # ------------------------------------------------------------------ judge
@@ -885,7 +906,7 @@ class Engine:
                 reason = ms.unusable_reason(self.now_ms, cfg.book_stale_ms)
                 self._fire(ms.machine, "data_lost", ("book_unusable",), reason=reason)
                 self._alert(
-                    Severity.WARNING, f"Market data unusable, not quoting: {reason}", ms.market
+                    _WARNING, f"Market data unusable, not quoting: {reason}", ms.market
                 )
                 self._cancel_quotes(ms, reason)
                 ms.band_since_ms = None
@@ -896,7 +917,7 @@ class Engine:
                     ms.machine, "gap", ("spread_over_limit",), spread=spread, limit=cfg.max_spread
                 )
                 self._alert(
-                    Severity.WARNING,
+                    _WARNING,
                     f"Gapped market detected: Bid: {bid}, Ask: {ask}, "
                     f"Spread: {format_price(spread)} - TOO RISKY",
                     ms.market,
@@ -963,7 +984,7 @@ class Engine:
                     pos, "unwind_timeout", ("unwind_expired",), **self._pos_inputs(ms, pnl)
                 )
                 self._alert(
-                    Severity.WARNING,
+                    _WARNING,
                     f"Passive unwinding timeout: not flat after "
                     f"{cfg.unwind_timeout_ms // 1000}s, net delta {format_size(delta)}",
                     ms.market,
@@ -984,7 +1005,7 @@ class Engine:
     def _entered(self, ms: MarketState, target: str, guards: list[str]) -> None:
         if target == "force_exit":
             self._log(
-                Severity.CRITICAL,
+                _CRITICAL,
                 f"FORCE EXIT: {', '.join(guards)}; position P&L {format_money(ms.position_pnl())}, "
                 f"net delta {format_size(ms.ledger.delta)}",
                 ms.market,
@@ -992,12 +1013,12 @@ class Engine:
             self._cancel_quotes(ms, "force exit")
         elif target == "passive_unwind":
             ms.unwind_started_ms = self.now_ms
-            self._log(Severity.WARNING, f"Passive unwinding: {', '.join(guards)}", ms.market)
+            self._log(_WARNING, f"Passive unwinding: {', '.join(guards)}", ms.market)
 
     def _judge_bot(self) -> None:
         if self.bot.state != "running":
             return
-        pnl = self.daily_pnl()
+        pnl = self.realized_today + self._unrealized_total  # ``daily_pnl``, every step
         if risk.daily_loss_beyond_limit(pnl, self.breaker_floor, self._config.risk):
             limit = self._config.risk.global_daily_loss
             self._fire(
@@ -1015,7 +1036,7 @@ class Engine:
             self._mark_all_cancelling()
             self._emit(CancelAll(reason="global daily loss limit"))
             self._alert(
-                Severity.CRITICAL,
+                _CRITICAL,
                 f"GLOBAL DAILY LOSS LIMIT EXCEEDED: daily P&L {format_money(pnl)} "
                 f"(limit -{format_money(limit)}) - STOP ALL ACTIVITIES - HUMAN INTERVENTION "
                 "REQUIRED",
@@ -1033,16 +1054,16 @@ class Engine:
         self._invalidate_all()
         for order in self.orders:
             if order.live:
-                order.status = OrderStatus.PENDING_CANCEL
+                order.status = _PENDING_CANCEL
 
     def _cancel(self, order: OurOrder, reason: str) -> None:
-        order.status = OrderStatus.PENDING_CANCEL
+        order.status = _PENDING_CANCEL
         self.actions.cancels += 1
-        self._emit(Cancel(client_id=order.client_id, market=order.market, reason=reason))
+        self._out.append(Cancel(client_id=order.client_id, market=order.market, reason=reason))
 
     def _cancel_quotes(self, ms: MarketState, reason: str) -> None:
         for order in self.orders.in_market(ms.market):
-            if order.live and order.purpose is not Purpose.EXIT:
+            if order.live and order.purpose is not _EXIT:
                 self._cancel(order, reason)
 
     def _cancel_market(self, ms: MarketState, reason: str) -> None:
@@ -1050,31 +1071,39 @@ class Engine:
             if order.live:
                 self._cancel(order, reason)
 
-    def _place(self, ms: MarketState, intent: Intent) -> None:
-        client_id = self.orders.next_id(ms.market, self.now_ms)
+    def _place(self, ms: MarketState, intent: Intent, size: int | None = None) -> None:
+        """Place ``intent``, at ``size`` when given (the intent's size cut to the room)."""
+        if size is None:
+            size = intent.size
+        now = self.now_ms
+        market = ms.market
+        token = intent.token
+        side = intent.side
+        price = intent.price
+        client_id = self.orders.next_id(market, now)
         self.orders.add(
             OurOrder(
                 client_id=client_id,
-                market=ms.market,
-                token=intent.token,
-                is_yes=intent.token == ms.yes_token,
-                side=intent.side,
-                price=intent.price,
-                size=intent.size,
+                market=market,
+                token=token,
+                is_yes=token == ms.yes_token,
+                side=side,
+                price=price,
+                size=size,
                 purpose=intent.purpose,
-                placed_ms=self.now_ms,
+                placed_ms=now,
                 kept_at=self._top_key(ms),
             )
         )
         self.actions.places += 1
-        self._emit(
+        self._out.append(
             Place(
                 client_id=client_id,
-                market=ms.market,
-                token=intent.token,
-                side=intent.side,
-                price=intent.price,
-                size=intent.size,
+                market=market,
+                token=token,
+                side=side,
+                price=price,
+                size=size,
                 tif=intent.tif,
                 post_only=intent.post_only,
             )
@@ -1111,8 +1140,8 @@ class Engine:
             bid, ask = unwind_intents(ms, self.now_ms, self._config.risk.post_only_max_retries)
         else:
             bid, ask = self._two_sided(ms, book)
-        self._reconcile(ms, Purpose.BID, bid, book)
-        self._reconcile(ms, Purpose.ASK, ask, book)
+        self._reconcile(ms, _BID, bid, book)
+        self._reconcile(ms, _ASK, ask, book)
 
     def _two_sided(self, ms: MarketState, book: _OrdersOf) -> tuple[Intent | None, Intent | None]:
         # Room for each side as if that side's own live orders were gone, so a kept
@@ -1145,10 +1174,26 @@ class Engine:
                 self._cancel(order, "side not quoted")
             return
         tolerance = self._config.strategy.size_tolerance_bps
-        keep: OurOrder | None
-        if len(live) == 1 and _keeps(live[0], intent, tolerance):
-            keep = live[0]  # the usual case, decided as ``diff_side`` decides it
-        else:
+        keep: OurOrder | None = None
+        if len(live) == 1:
+            # The usual case, decided as ``diff_side`` decides it (every order in
+            # ``live`` is of ``purpose``) without building its result: one order is
+            # either kept or cancelled. ``_keeps``, written out.
+            order = live[0]
+            size = intent.size
+            remaining = order.size - order.filled  # ``order.remaining``
+            if remaining < 0:
+                remaining = 0
+            if (
+                order.token == intent.token
+                and order.side is intent.side
+                and order.price == intent.price
+                and abs(remaining - size) * 10_000 <= tolerance * size
+            ):
+                keep = order
+            else:
+                self._cancel(order, "requote")
+        elif live:
             diff = diff_side(
                 live, purpose, intent.token, intent.side, intent.price, intent.size, tolerance
             )
@@ -1157,37 +1202,42 @@ class Engine:
             keep = diff.keep
         if keep is not None:
             self.actions.kept += 1
-            moved = self._top_key(ms)
+            yes = ms.yes_book
+            bid, ask = yes.best_bid, yes.best_ask  # ``_top_key``, written out
+            moved = None if bid is None or ask is None else (bid, ask)
             if moved is not None and keep.kept_at != moved:
                 # Logged once per order per top of book: the moments a blind
                 # cancel-replace would have sent two actions and lost the queue.
                 keep.kept_at = moved
                 self._log(
-                    Severity.DEBUG,
-                    f"Preserving queue priority: {keep.side.value} "
+                    _DEBUG,
+                    f"Preserving queue priority: {keep.side._value_} "
                     f"{format_size(keep.remaining)} @ {format_price(keep.price)}",
                     ms.market,
                 )
             return
         # Size the replacement after the cancels, which still count until confirmed.
-        adds_long = (intent.side is Side.BUY) == (intent.token == ms.yes_token)
+        adds_long = (intent.side is _BUY) == (intent.token == ms.yes_token)
         worst = book.worst_long if adds_long else book.worst_short
         # Reducing orders too: cancelled ones on the same side may still fill, so a
         # reducing order can overshoot flat and add (INV-EXPOSURE).
-        size = min(intent.size, self._limit_units - worst)
-        if ms.position.state == "passive_unwind":
+        size = intent.size
+        room = self._limit_units - worst
+        if room < size:
+            size = room
+        if ms.position.state == "passive_unwind" and -worst < size:
             # Unwinding never adds: with every order still out on this side counted, the
             # side as a whole may at most bring the position to flat.
-            size = min(size, -worst)
-        if size < max(ms.min_size, 1):
+            size = -worst
+        if size < 1 or size < ms.min_size:
             return
-        if intent.side is Side.SELL and size > self._sellable(ms, intent.token):
+        if intent.side is _SELL and size > self._sellable(ms, intent.token):
             # The shares are still offered by an order whose cancel is not confirmed:
             # wait for it rather than offer more than we hold (a balance reject at best).
             return
-        if size != intent.size:
-            intent = evolve(intent, size=size)
-        self._place(ms, intent)
+        # The cut size goes to ``_place`` as it is: ``evolve`` re-ran every field's
+        # initialiser for one changed number.
+        self._place(ms, intent, size)
         if adds_long:
             book.worst_long += size
         else:
@@ -1199,14 +1249,14 @@ class Engine:
         offered = sum(
             o.potential
             for o in self.orders.iter_market(ms.market)
-            if o.token == token and o.side is Side.SELL
+            if o.token == token and o.side is _SELL
         )
         return held - offered
 
     def _force_exit(self, ms: MarketState) -> None:
         self._cancel_quotes(ms, "force exit")
         for order in self.orders.in_market(ms.market):
-            if order.purpose is Purpose.EXIT and order.status is not OrderStatus.DONE:
+            if order.purpose is _EXIT and order.status is not _DONE:
                 return  # one exit order at a time; the next goes after this one ends
         if self.now_ms < ms.exit_due_ms:
             return
@@ -1220,7 +1270,7 @@ class Engine:
             if not ms.exit_blocked_alerted:
                 ms.exit_blocked_alerted = True
                 self._alert(
-                    Severity.CRITICAL,
+                    _CRITICAL,
                     f"FORCE EXIT blocked: position {format_size(intent.size)} is below the "
                     f"minimum order size {format_size(ms.min_size)}; exit it by hand",
                     ms.market,
@@ -1233,4 +1283,4 @@ class Engine:
         size = min(intent.size, -reducing)
         if size <= 0 or (size < intent.size and size < ms.min_size):
             return  # wait for the cancels and trade reports to arrive
-        self._place(ms, evolve(intent, size=size))
+        self._place(ms, intent, size)

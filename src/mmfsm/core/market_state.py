@@ -87,11 +87,19 @@ class MarketState:
     )
 
     def usable(self, now_ms: int, stale_ms: int) -> bool:
+        # ``yes_book.quotable`` written out (trusted, two-sided, not stale): every judge
+        # pass asks, and the two calls cost more than the tests.
+        book = self.yes_book
+        last = book.last_update_ms
         return (
             self.venue_fault is None
             and not self.tick_suspect
             and self.fair is not None
-            and self.yes_book.quotable(now_ms, stale_ms)
+            and book.trusted
+            and book.best_bid is not None
+            and book.best_ask is not None
+            and last is not None
+            and now_ms - last <= stale_ms
         )
 
     def unusable_reason(self, now_ms: int, stale_ms: int) -> str:

@@ -92,7 +92,8 @@ def weighted_mid(bid: int, bid_size: int, ask: int, ask_size: int) -> float:
     both sizes zero there is no information beyond the plain mid, which is returned. The
     numerator is an exact int, so the only rounding is the final division.
     """
-    _check_sizes(bid_size, ask_size)
+    if bid_size < 0 or ask_size < 0:  # ``_check_sizes``, without the call: every pass
+        _check_sizes(bid_size, ask_size)
     total = bid_size + ask_size
     if total == 0:
         return (bid + ask) / (2 * PRICE_SCALE)
@@ -105,7 +106,8 @@ def mark_units(bid: int, bid_size: int, ask: int, ask_size: int) -> int:
     P&L marks must be reproducible bit for bit across machines and replays; a float
     detour could land a hair either side of an integer and flip the floor.
     """
-    _check_sizes(bid_size, ask_size)
+    if bid_size < 0 or ask_size < 0:  # as in ``weighted_mid``
+        _check_sizes(bid_size, ask_size)
     total = bid_size + ask_size
     if total == 0:
         return (bid + ask) // 2
