@@ -301,3 +301,38 @@ class LiveRunner:
         if self.status is not None:
             self.status.clear()
             self.status.text = ""
+
+
+class RunnerTask:
+    """A ``LiveRunner`` run as an asyncio task, for ``mmfsm run``, tests and benchmarks.
+
+    ``await start()`` returns once the venue has started (reconciled, markets listed) or
+    raises what stopped it (``StartupRefused``); ``stop()`` is a clean shutdown (cancel
+    all, confirm); ``kill()`` a crash (no cancel: on a real venue the heartbeat switch
+    acts). Subclasses build ``runner``.
+    """
+
+    runner: LiveRunner
+    task: asyncio.Task[LiveSummary] | None = None
+
+    async def start(self, duration_s: float | None = None) -> None:
+        self.task = asyncio.create_task(self.runner.run(duration_s=duration_s))
+        started = asyncio.create_task(self.runner.started.wait())
+        done, _ = await asyncio.wait({self.task, started}, return_when=asyncio.FIRST_COMPLETED)
+        if self.task in done:
+            started.cancel()
+            self.task.result()  # raises StartupRefused (or whatever stopped it)
+            raise RuntimeError(f"{type(self).__name__} stopped before it started")
+
+    async def wait(self) -> LiveSummary:
+        if self.task is None:
+            raise RuntimeError("not started")
+        return await self.task
+
+    async def stop(self) -> LiveSummary:
+        self.runner.stop()
+        return await self.wait()
+
+    async def kill(self) -> LiveSummary:
+        self.runner.abort()
+        return await self.wait()

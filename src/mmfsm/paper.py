@@ -39,7 +39,14 @@ from mmfsm.core.engine import Engine, Step
 from mmfsm.core.events import Event
 from mmfsm.core.ticks import format_size
 from mmfsm.emulator import Emulator, load_emulator_config
-from mmfsm.live import LiveRunner, LiveSummary, StatusHandler, StatusLine, StepServices
+from mmfsm.live import (
+    LiveRunner,
+    LiveSummary,
+    RunnerTask,
+    StatusHandler,
+    StatusLine,
+    StepServices,
+)
 from mmfsm.sim.latency import LatencyModel
 from mmfsm.venues.base import StartupRefused
 from mmfsm.venues.paper import PaperConfig, PaperVenue, fixed_latency, paper_latency
@@ -110,7 +117,7 @@ def paper_status(logger: logging.Logger, status: StatusLine | None) -> StatusLin
     return paper
 
 
-class PaperSession:
+class PaperSession(RunnerTask):
     """One paper bot (Engine + ``PaperVenue`` + run loop) on a venue's market data.
 
     For ``mmfsm run --paper`` and tests alike, like ``trade.BotSession``: ``await
@@ -155,25 +162,6 @@ class PaperSession:
             status=status,
             on_step=on_step,
         )
-        self.task: asyncio.Task[LiveSummary] | None = None
-
-    async def start(self, duration_s: float | None = None) -> None:
-        self.task = asyncio.create_task(self.runner.run(duration_s=duration_s))
-        started = asyncio.create_task(self.runner.started.wait())
-        done, _ = await asyncio.wait({self.task, started}, return_when=asyncio.FIRST_COMPLETED)
-        if self.task in done:
-            started.cancel()
-            self.task.result()
-            raise RuntimeError("the paper bot stopped before it started")
-
-    async def wait(self) -> LiveSummary:
-        if self.task is None:
-            raise RuntimeError("not started")
-        return await self.task
-
-    async def stop(self) -> LiveSummary:
-        self.runner.stop()
-        return await self.wait()
 
 
 def paper_lines(venue: PaperVenue, engine: Engine) -> list[str]:

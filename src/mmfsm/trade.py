@@ -45,7 +45,14 @@ from mmfsm.core.engine import Engine, Step
 from mmfsm.core.events import Event
 from mmfsm.core.ticks import format_money, format_size
 from mmfsm.emulator import Emulator, EmulatorConfig, load_emulator_config
-from mmfsm.live import LiveRunner, LiveSummary, StatusHandler, StatusLine, StepServices
+from mmfsm.live import (
+    LiveRunner,
+    LiveSummary,
+    RunnerTask,
+    StatusHandler,
+    StatusLine,
+    StepServices,
+)
 from mmfsm.settings import SecretsError, load_secrets
 from mmfsm.venues.adapter import AdapterConfig, ClobVenue
 from mmfsm.venues.base import StartupRefused
@@ -133,7 +140,7 @@ def install_stop(runner: LiveRunner) -> Callable[[], None]:
     return remove
 
 
-class BotSession:
+class BotSession(RunnerTask):
     """One bot (Engine + adapter + run loop) trading against an emulator, as a task.
 
     For ``mmfsm run``, tests and benchmarks alike: ``await start()`` returns once the
@@ -182,33 +189,10 @@ class BotSession:
             on_step=on_step,
             services=services,
         )
-        self.task: asyncio.Task[LiveSummary] | None = None
 
     @property
     def address(self) -> str:
         return self.rest.address
-
-    async def start(self, duration_s: float | None = None) -> None:
-        self.task = asyncio.create_task(self.runner.run(duration_s=duration_s))
-        started = asyncio.create_task(self.runner.started.wait())
-        done, _ = await asyncio.wait({self.task, started}, return_when=asyncio.FIRST_COMPLETED)
-        if self.task in done:
-            started.cancel()
-            self.task.result()  # raises StartupRefused (or whatever stopped it)
-            raise RuntimeError("the bot stopped before it started")
-
-    async def wait(self) -> LiveSummary:
-        if self.task is None:
-            raise RuntimeError("not started")
-        return await self.task
-
-    async def stop(self) -> LiveSummary:
-        self.runner.stop()
-        return await self.wait()
-
-    async def kill(self) -> LiveSummary:
-        self.runner.abort()
-        return await self.wait()
 
 
 async def run_emulator(

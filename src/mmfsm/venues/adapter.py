@@ -80,7 +80,7 @@ from mmfsm.venues.base import (
 from mmfsm.venues.clob import ClobRest
 from mmfsm.venues.netbook import NetBooks
 from mmfsm.venues.startup import list_markets, reconcile_at_start
-from mmfsm.venues.stream import Stream
+from mmfsm.venues.stream import Stream, market_stream
 from mmfsm.venues.tracking import Tracked, Tracker
 from mmfsm.venues.wire import (
     Fill,
@@ -193,14 +193,9 @@ class ClobVenue:
         for book in books:
             self._on_market_message(book, snapshot_ok=True)
         if self.config.use_market_ws:
-            self._market_ws = Stream(
-                f"{self.config.ws_url}/market",
-                name="market",
-                subscribe=lambda: {
-                    "assets_ids": sorted(self.index.by_token),
-                    "type": "market",
-                    "initial_dump": True,
-                },
+            self._market_ws = market_stream(
+                self.config.ws_url,
+                lambda: sorted(self.index.by_token),
                 on_text=self._on_market_text,
                 ping_s=self.config.ping_s,
             )

@@ -97,7 +97,7 @@ from mmfsm.venues.base import (
 )
 from mmfsm.venues.public import PublicData
 from mmfsm.venues.startup import list_markets
-from mmfsm.venues.stream import Stream
+from mmfsm.venues.stream import Stream, market_stream
 from mmfsm.venues.wire import (
     TokenIndex,
     WireError,
@@ -222,14 +222,9 @@ class PaperVenue:
         ]
         if not self.config.use_market_ws:
             return self.markets
-        self._stream = Stream(
-            f"{self.config.ws_url}/market",
-            name="market",
-            subscribe=lambda: {
-                "assets_ids": sorted(self.index.by_token),
-                "type": "market",
-                "initial_dump": True,
-            },
+        self._stream = market_stream(
+            self.config.ws_url,
+            lambda: sorted(self.index.by_token),
             on_text=self.on_market_text,
             on_up=lambda: self._spawn(self._refresh_all()),
             on_down=lambda reason: self._fault(None, STREAM_DOWN),

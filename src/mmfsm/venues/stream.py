@@ -31,7 +31,7 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["Stream"]
+__all__ = ["Stream", "market_stream"]
 
 log = logging.getLogger("mmfsm.venue.ws")
 
@@ -127,3 +127,25 @@ class Stream:
         if self._ws is not None and not self._ws.closed:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self._ws.send_str(json.dumps(payload))
+
+
+def market_stream(
+    ws_url: str,
+    tokens: Callable[[], list[str]],
+    *,
+    on_text: Callable[[str], None],
+    on_up: Callable[[], None] | None = None,
+    on_down: Callable[[str], None] | None = None,
+    ping_s: float = 5.0,
+) -> Stream:
+    """The public market channel for ``tokens``, with the initial book dump on every
+    (re)subscription: after a reconnect the books must come from the venue again."""
+    return Stream(
+        f"{ws_url}/market",
+        name="market",
+        subscribe=lambda: {"assets_ids": tokens(), "type": "market", "initial_dump": True},
+        on_text=on_text,
+        on_up=on_up,
+        on_down=on_down,
+        ping_s=ping_s,
+    )
