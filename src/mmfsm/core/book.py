@@ -45,7 +45,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from attrs import frozen
 
 from mmfsm.core.ticks import (
+    BUY,
     PRICE_SCALE,
+    SELL,
     GridError,
     Side,
     TickSize,
@@ -62,12 +64,6 @@ __all__ = [
     "Top",
     "parse_levels",
 ]
-
-# Enum members bound to module names: in CPython 3.11 ``Side.BUY`` is a lookup through
-# the enum's metaclass (~0.15 us), a module global about a tenth of that, and the hot
-# path reads these dozens of times a step.
-_BUY = Side.BUY
-_SELL = Side.SELL
 
 Level = tuple[int, int]
 
@@ -301,10 +297,10 @@ class Book:
             return
         overlays: tuple[dict[int, int], dict[int, int]] = ({}, {})
         for i, (side, price, size) in enumerate(changes):
-            if side is _BUY:
+            if side is BUY:
                 self._check_level("changes", i, price, size, self.bids)
                 overlays[0][price] = size
-            elif side is _SELL:
+            elif side is SELL:
                 self._check_level("changes", i, price, size, self.asks)
                 overlays[1][price] = size
             else:
@@ -328,7 +324,7 @@ class Book:
     def _apply_one(self, change: tuple[Side, int, int], ts_ms: int) -> None:
         """The common single-level message, without the batch's overlay dicts."""
         side, price, size = change
-        if side is _BUY:
+        if side is BUY:
             bids = self.bids
             self._check_level("changes", 0, price, size, bids)
             best = self.best_bid
@@ -342,7 +338,7 @@ class Book:
                 if price == best:
                     best = self.best_bid = max(bids, default=None)
             self.best_bid_size = bids[best] if best is not None else 0
-        elif side is _SELL:
+        elif side is SELL:
             asks = self.asks
             self._check_level("changes", 0, price, size, asks)
             best = self.best_ask
@@ -403,14 +399,14 @@ class Book:
         return self.best_ask - self.best_bid
 
     def size_at(self, side: Side, price: int) -> int:
-        return (self.bids if side is _BUY else self.asks).get(price, 0)
+        return (self.bids if side is BUY else self.asks).get(price, 0)
 
     def levels(self, side: Side, depth: int | None = None) -> list[Level]:
         """Levels best first (bids high to low, asks low to high), at most ``depth``."""
         if depth is not None and depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
-        book = self.bids if side is _BUY else self.asks
-        prices = sorted(book, reverse=side is _BUY)
+        book = self.bids if side is BUY else self.asks
+        prices = sorted(book, reverse=side is BUY)
         if depth is not None:
             prices = prices[:depth]
         return [(p, book[p]) for p in prices]

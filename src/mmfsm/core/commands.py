@@ -39,6 +39,11 @@ class TimeInForce(enum.Enum):
     FOK = "FOK"
 
 
+# Bound to module names for the hot path, as ``ticks.BUY`` (why there).
+FAK = TimeInForce.FAK
+GTC = TimeInForce.GTC
+
+
 @frozen(kw_only=True)
 class Place:
     client_id: str
@@ -76,6 +81,13 @@ class Severity(enum.Enum):
     INFO = "INFO"
     WARNING = "WARNING"
     CRITICAL = "CRITICAL"
+
+
+# As FAK and GTC above.
+CRITICAL = Severity.CRITICAL
+DEBUG = Severity.DEBUG
+INFO = Severity.INFO
+WARNING = Severity.WARNING
 
 
 @frozen(kw_only=True)

@@ -49,6 +49,10 @@ from attrs import frozen
 from mmfsm.core import risk
 from mmfsm.core.book import Book, BookError, BookSet, Top
 from mmfsm.core.commands import (
+    CRITICAL,
+    DEBUG,
+    INFO,
+    WARNING,
     Alert,
     Cancel,
     CancelAll,
@@ -79,30 +83,32 @@ from mmfsm.core.events import (
 from mmfsm.core.ledger import MarketLedger
 from mmfsm.core.machines import BOT, MARKET, POSITION, Machine, TransitionRecord
 from mmfsm.core.market_state import MarketState
-from mmfsm.core.orders import OrderStatus, OurOrder, OurOrders, Purpose
+from mmfsm.core.orders import (
+    ASK,
+    BID,
+    DONE,
+    EXIT,
+    PENDING_CANCEL,
+    PENDING_NEW,
+    WORKING,
+    OurOrder,
+    OurOrders,
+    Purpose,
+)
 from mmfsm.core.quotes import QuoteParams, StoikovMicroPrice, VolatilityEstimator, mark_units
 from mmfsm.core.quoting import Intent, exit_intent, quote_intents, unwind_intents
 from mmfsm.core.reconcile import ActionCounts, diff_side
-from mmfsm.core.ticks import PRICE_SCALE, Side, format_money, format_price, format_size
+from mmfsm.core.ticks import (
+    BUY,
+    PRICE_SCALE,
+    SELL,
+    Side,
+    format_money,
+    format_price,
+    format_size,
+)
 
 __all__ = ["Engine", "Exposure", "Step"]
-
-# Enum members bound to module names: in CPython 3.11 ``Side.BUY`` is a lookup through
-# the enum's metaclass (~0.15 us), a module global about a tenth of that, and the hot
-# path reads these dozens of times a step.
-_DONE = OrderStatus.DONE
-_PENDING_CANCEL = OrderStatus.PENDING_CANCEL
-_PENDING_NEW = OrderStatus.PENDING_NEW
-_WORKING = OrderStatus.WORKING
-_ASK = Purpose.ASK
-_BID = Purpose.BID
-_EXIT = Purpose.EXIT
-_CRITICAL = Severity.CRITICAL
-_DEBUG = Severity.DEBUG
-_INFO = Severity.INFO
-_WARNING = Severity.WARNING
-_BUY = Side.BUY
-_SELL = Side.SELL
 
 
 @frozen(kw_only=True)
@@ -147,11 +153,11 @@ class _OrdersOf:
     def __init__(self, ms: MarketState, orders: OurOrders) -> None:
         bids: list[OurOrder] = []
         asks: list[OurOrder] = []
-        self.live: dict[Purpose, list[OurOrder]] = {_BID: bids, _ASK: asks}
+        self.live: dict[Purpose, list[OurOrder]] = {BID: bids, ASK: asks}
         long = short = yes_offered = no_offered = own_long = own_short = 0
         # ``sign`` and ``live`` spelled out: this loop runs for every order on every pass.
-        bid, exit_, buy = _BID, _EXIT, _BUY
-        new, working = _PENDING_NEW, _WORKING
+        bid, exit_, buy = BID, EXIT, BUY
+        new, working = PENDING_NEW, WORKING
         for order in orders.iter_market(ms.market):
             potential = order.potential
             status = order.status
@@ -194,13 +200,13 @@ _NEVER = 2**63  # a deadline that never comes
 
 def _silent_state(ms: MarketState) -> tuple[int | None, int, int]:
     """What a pass may change without saying so (``_retry_offset``, gap recovery)."""
-    return (ms.band_since_ms, ms.retry[_BID].attempts, ms.retry[_ASK].attempts)
+    return (ms.band_since_ms, ms.retry[BID].attempts, ms.retry[ASK].attempts)
 
 
 def _first_other(book: Book, side: Side, own: dict[int, int]) -> tuple[int, int] | None:
     """Best level of ``side`` with size left once our own size there is taken off."""
-    best = book.best_bid if side is _BUY else book.best_ask
-    size = book.best_bid_size if side is _BUY else book.best_ask_size
+    best = book.best_bid if side is BUY else book.best_ask
+    size = book.best_bid_size if side is BUY else book.best_ask_size
     if best is not None and own.get(best, 0) < size:
         return best, size - own.get(best, 0)
     for price, level in book.levels(side):
@@ -474,7 +480,7 @@ class Engine:
         self.halt_cause = self.halt_cause or "fault"
         self._mark_all_cancelling()
         self._emit(CancelAll(reason="engine fault"))
-        self._alert(_CRITICAL, f"ENGINE FAULT, bot halted: {type(exc).__name__}: {exc}")
+        self._alert(CRITICAL, f"ENGINE FAULT, bot halted: {type(exc).__name__}: {exc}")
 
     def _roll_day(self) -> None:
         day = risk.day_of(self.now_ms)
@@ -489,7 +495,7 @@ class Engine:
             # so only the realized part leaves the floor. Never looser than a fresh day.
             self.breaker_floor = min(0, self.breaker_floor - previous) if self.breaker_floor else 0
             self._log(
-                _INFO,
+                INFO,
                 f"Daily P&L reset: realized yesterday {format_money(previous)}; "
                 f"bot {self.bot.state}",
             )
@@ -523,7 +529,7 @@ class Engine:
             return self._on_resume(event)
         if isinstance(event, ConfigReload):
             self._set_config(event.config)
-            self._log(_INFO, f"Config reloaded: {self._config_hash[:12]}")
+            self._log(INFO, f"Config reloaded: {self._config_hash[:12]}")
             return self.markets.values()
         if isinstance(event, VenueFault):
             return self._on_venue_fault(event)
@@ -533,7 +539,7 @@ class Engine:
         ms = self.markets.get(market)
         if ms is None or token not in (ms.yes_token, ms.no_token):
             self._alert(
-                _WARNING,
+                WARNING,
                 f"Rejected message for unknown market {market} / asset_id {token}",
                 market,
             )
@@ -561,7 +567,7 @@ class Engine:
             else:
                 book.apply_changes(event.changes, event.ts_ms)
         except BookError as err:
-            self._alert(_WARNING, f"Book message rejected: {err}", ms.market)
+            self._alert(WARNING, f"Book message rejected: {err}", ms.market)
         after = (yes.trusted, yes.best_bid, yes.best_bid_size, yes.best_ask, yes.best_ask_size)
         if after == before and fault == ms.venue_fault and self._nothing_due(ms):
             # Depth moved below the top (or the NO book moved): every input of the risk
@@ -589,11 +595,11 @@ class Engine:
             return False
         position = ms.position.state
         if position == "quoting":
-            return not (ms.retry[_BID].attempts or ms.retry[_ASK].attempts)
+            return not (ms.retry[BID].attempts or ms.retry[ASK].attempts)
         if position != "inventory_held" or ms.opened_ms is None:
             return False
         aged = self.now_ms - ms.opened_ms > self._config.risk.max_position_age_ms
-        retrying = ms.retry[_BID].attempts or ms.retry[_ASK].attempts
+        retrying = ms.retry[BID].attempts or ms.retry[ASK].attempts
         return not aged and not retrying
 
     def _remark(self, ms: MarketState) -> None:
@@ -625,7 +631,7 @@ class Engine:
         own_asks: dict[int, int] = {}
         # ``remaining`` and ``sign`` written out: this loop runs on every book update
         # that moves the top, for every order of the market.
-        done, exit_, buy = _DONE, _EXIT, _BUY
+        done, exit_, buy = DONE, EXIT, BUY
         for order in self.orders.iter_market(ms.market):
             remaining = order.size - order.filled
             if remaining <= 0 or order.status is done or order.purpose is exit_:
@@ -636,8 +642,8 @@ class Engine:
             own[yes_price] = own.get(yes_price, 0) + remaining
         if not own_bids and not own_asks:
             return book.top()
-        bid = _first_other(book, _BUY, own_bids)
-        ask = _first_other(book, _SELL, own_asks)
+        bid = _first_other(book, BUY, own_bids)
+        ask = _first_other(book, SELL, own_asks)
         if bid is None or ask is None:
             return None
         return Top(bid=bid[0], bid_size=bid[1], ask=ask[0], ask_size=ask[1])
@@ -650,7 +656,7 @@ class Engine:
         ms.yes_book.set_tick(event.tick)
         ms.no_book.set_tick(event.tick)
         ms.tick_suspect = False
-        self._log(_INFO, f"Tick size changed to {event.tick}", ms.market)
+        self._log(INFO, f"Tick size changed to {event.tick}", ms.market)
         return (ms,)
 
     def _on_listed(self, event: MarketListed) -> Iterable[MarketState]:
@@ -700,44 +706,44 @@ class Engine:
     ) -> Iterable[MarketState]:
         order = self.orders.get(event.client_id)
         if order is None:
-            self._log(_WARNING, f"Order report for unknown order {event.client_id}")
+            self._log(WARNING, f"Order report for unknown order {event.client_id}")
             return ()
         ms = self.markets[order.market]
         if isinstance(event, OrderAcked):
-            if order.status is _PENDING_NEW:
-                order.status = _WORKING
+            if order.status is PENDING_NEW:
+                order.status = WORKING
             return (ms,)
         if isinstance(event, OrderRejected):
-            order.status = _DONE
+            order.status = DONE
             order.venue_matched = order.filled
             self.orders.forget_if_settled(order)
             self._on_reject(ms, order, event)
             return (ms,)
         # Cancelled or expired: it no longer rests; what it matched may still be reported.
-        order.status = _DONE
+        order.status = DONE
         order.venue_matched = max(event.size_matched, order.filled)
         self.orders.forget_if_settled(order)
         return (ms,)
 
     def _on_reject(self, ms: MarketState, order: OurOrder, event: OrderRejected) -> None:
-        if event.reason is RejectReason.POST_ONLY and order.purpose is not _EXIT:
+        if event.reason is RejectReason.POST_ONLY and order.purpose is not EXIT:
             retry = ms.retry[order.purpose]
             retry.attempts += 1
             limit = self._config.risk.post_only_max_retries
             self._log(
-                _WARNING,
+                WARNING,
                 f"post_only rejected: {order.side.value} {format_size(order.size)} @ "
                 f"{format_price(order.price)} (attempt {retry.attempts}/{limit})",
                 ms.market,
             )
             top = ms.yes_book.top()
             if top is not None:
-                retry.ref = top.ask if order.purpose is _BID else top.bid
+                retry.ref = top.ask if order.purpose is BID else top.bid
             backoff = self._config.risk.post_only_backoff_ms
             retry.due_ms = self.now_ms + backoff * (2 ** (retry.attempts - 1))
             return
         cooldown = self.now_ms + max(1000, self._config.risk.post_only_backoff_ms)
-        if order.purpose is _EXIT:
+        if order.purpose is EXIT:
             # Do not answer a rejected exit with another one on the very next event.
             ms.exit_due_ms = cooldown
         else:
@@ -746,7 +752,7 @@ class Engine:
         if event.reason is RejectReason.TICK:
             ms.tick_suspect = True
         self._alert(
-            _WARNING,
+            WARNING,
             f"Order rejected ({event.reason.value}): {order.client_id} {event.message}",
             ms.market,
         )
@@ -755,13 +761,13 @@ class Engine:
         ms = self.markets.get(event.market)
         if ms is None:
             self._alert(
-                _WARNING, f"Trade {event.trade_id} for unknown market {event.market}"
+                WARNING, f"Trade {event.trade_id} for unknown market {event.market}"
             )
             return ()
         if event.token not in (ms.yes_token, ms.no_token):
             # An exchange anomaly, not our bug: report it, count nothing, keep going.
             self._alert(
-                _WARNING,
+                WARNING,
                 f"Trade {event.trade_id} ignored: asset_id {event.token} is not a token of "
                 f"market {event.market}",
                 ms.market,
@@ -776,13 +782,13 @@ class Engine:
             if outcome.applied < 0 and order.venue_matched is not None:
                 # A FAILED trade did not happen: it no longer counts as matched either.
                 order.venue_matched = max(0, order.venue_matched - event.size)
-            if order.filled >= order.size and order.status is not _DONE:
-                order.status = _DONE  # fully filled: nothing rests any more
+            if order.filled >= order.size and order.status is not DONE:
+                order.status = DONE  # fully filled: nothing rests any more
                 order.venue_matched = order.filled
             self.orders.forget_if_settled(order)
         elif outcome.applied and order is None:
             self._alert(
-                _WARNING,
+                WARNING,
                 f"Trade {event.trade_id} for an order this run did not place: {event.client_id}",
                 ms.market,
             )
@@ -793,13 +799,13 @@ class Engine:
             # ``_value_`` rather than ``value``: the same text, read from the member
             # itself instead of through Enum's Python-level property (on every fill).
             self._log(
-                _INFO,
+                INFO,
                 f"{verb}: {event.side._value_} {format_size(event.size)} @ "
                 f"{format_price(event.price)} [{event.status._value_}] trade {event.trade_id}",
                 ms.market,
             )
             self._log(
-                _INFO,
+                INFO,
                 f"Inventory: YES {format_size(ms.ledger.yes_held)} NO "
                 f"{format_size(ms.ledger.no_held)} net delta {format_size(ms.ledger.delta)}",
                 ms.market,
@@ -815,11 +821,11 @@ class Engine:
                 self._halt_markets()
                 self._mark_all_cancelling()
                 self._emit(CancelAll(reason=f"operator halt: {event.reason}"))
-                self._alert(_CRITICAL, f"Operator halt: {event.reason}")
+                self._alert(CRITICAL, f"Operator halt: {event.reason}")
             return ()
         ms = self.markets.get(event.market)
         if ms is None:
-            self._alert(_WARNING, f"Halt for unknown market {event.market}")
+            self._alert(WARNING, f"Halt for unknown market {event.market}")
             return ()
         ms.halted_by_operator = True
         ms.quiet_until = 0
@@ -830,7 +836,7 @@ class Engine:
 
     def _on_resume(self, event: OperatorResume) -> Iterable[MarketState]:
         if not risk.acknowledged(event.ack):
-            self._alert(_WARNING, "Resume refused: an acknowledgement is required")
+            self._alert(WARNING, "Resume refused: an acknowledgement is required")
             return ()
         if event.market is None:
             if self.bot.state != "halted":
@@ -840,7 +846,7 @@ class Engine:
             self.halt_cause = None
             # The operator accepted today's loss so far; the breaker measures anew from it.
             self.breaker_floor = self.daily_pnl()
-            self._log(_WARNING, f"Bot resumed by operator: {event.ack}")
+            self._log(WARNING, f"Bot resumed by operator: {event.ack}")
             for ms in self.markets.values():
                 if ms.machine.state == "halted" and not ms.halted_by_operator:
                     self._resume_market(ms, event.ack)
@@ -852,7 +858,7 @@ class Engine:
         ms.halted_by_operator = False
         ms.quiet_until = 0
         if self.bot.state == "halted":
-            self._alert(_WARNING, f"Market {ms.market} stays halted: the bot is halted")
+            self._alert(WARNING, f"Market {ms.market} stays halted: the bot is halted")
             return ()
         self._resume_market(ms, event.ack)
         return (ms,)
@@ -874,7 +880,7 @@ class Engine:
         )
         for ms in targets:
             ms.venue_fault = event.what
-        self._alert(_WARNING, f"Venue fault: {event.what}", event.market)
+        self._alert(WARNING, f"Venue fault: {event.what}", event.market)
         return targets
 
     # ------------------------------------------------------------------ judge
@@ -906,7 +912,7 @@ class Engine:
                 reason = ms.unusable_reason(self.now_ms, cfg.book_stale_ms)
                 self._fire(ms.machine, "data_lost", ("book_unusable",), reason=reason)
                 self._alert(
-                    _WARNING, f"Market data unusable, not quoting: {reason}", ms.market
+                    WARNING, f"Market data unusable, not quoting: {reason}", ms.market
                 )
                 self._cancel_quotes(ms, reason)
                 ms.band_since_ms = None
@@ -917,7 +923,7 @@ class Engine:
                     ms.machine, "gap", ("spread_over_limit",), spread=spread, limit=cfg.max_spread
                 )
                 self._alert(
-                    _WARNING,
+                    WARNING,
                     f"Gapped market detected: Bid: {bid}, Ask: {ask}, "
                     f"Spread: {format_price(spread)} - TOO RISKY",
                     ms.market,
@@ -984,7 +990,7 @@ class Engine:
                     pos, "unwind_timeout", ("unwind_expired",), **self._pos_inputs(ms, pnl)
                 )
                 self._alert(
-                    _WARNING,
+                    WARNING,
                     f"Passive unwinding timeout: not flat after "
                     f"{cfg.unwind_timeout_ms // 1000}s, net delta {format_size(delta)}",
                     ms.market,
@@ -1005,7 +1011,7 @@ class Engine:
     def _entered(self, ms: MarketState, target: str, guards: list[str]) -> None:
         if target == "force_exit":
             self._log(
-                _CRITICAL,
+                CRITICAL,
                 f"FORCE EXIT: {', '.join(guards)}; position P&L {format_money(ms.position_pnl())}, "
                 f"net delta {format_size(ms.ledger.delta)}",
                 ms.market,
@@ -1013,7 +1019,7 @@ class Engine:
             self._cancel_quotes(ms, "force exit")
         elif target == "passive_unwind":
             ms.unwind_started_ms = self.now_ms
-            self._log(_WARNING, f"Passive unwinding: {', '.join(guards)}", ms.market)
+            self._log(WARNING, f"Passive unwinding: {', '.join(guards)}", ms.market)
 
     def _judge_bot(self) -> None:
         if self.bot.state != "running":
@@ -1036,7 +1042,7 @@ class Engine:
             self._mark_all_cancelling()
             self._emit(CancelAll(reason="global daily loss limit"))
             self._alert(
-                _CRITICAL,
+                CRITICAL,
                 f"GLOBAL DAILY LOSS LIMIT EXCEEDED: daily P&L {format_money(pnl)} "
                 f"(limit -{format_money(limit)}) - STOP ALL ACTIVITIES - HUMAN INTERVENTION "
                 "REQUIRED",
@@ -1054,16 +1060,16 @@ class Engine:
         self._invalidate_all()
         for order in self.orders:
             if order.live:
-                order.status = _PENDING_CANCEL
+                order.status = PENDING_CANCEL
 
     def _cancel(self, order: OurOrder, reason: str) -> None:
-        order.status = _PENDING_CANCEL
+        order.status = PENDING_CANCEL
         self.actions.cancels += 1
         self._out.append(Cancel(client_id=order.client_id, market=order.market, reason=reason))
 
     def _cancel_quotes(self, ms: MarketState, reason: str) -> None:
         for order in self.orders.in_market(ms.market):
-            if order.live and order.purpose is not _EXIT:
+            if order.live and order.purpose is not EXIT:
                 self._cancel(order, reason)
 
     def _cancel_market(self, ms: MarketState, reason: str) -> None:
@@ -1140,8 +1146,8 @@ class Engine:
             bid, ask = unwind_intents(ms, self.now_ms, self._config.risk.post_only_max_retries)
         else:
             bid, ask = self._two_sided(ms, book)
-        self._reconcile(ms, _BID, bid, book)
-        self._reconcile(ms, _ASK, ask, book)
+        self._reconcile(ms, BID, bid, book)
+        self._reconcile(ms, ASK, ask, book)
 
     def _two_sided(self, ms: MarketState, book: _OrdersOf) -> tuple[Intent | None, Intent | None]:
         # Room for each side as if that side's own live orders were gone, so a kept
@@ -1210,14 +1216,14 @@ class Engine:
                 # cancel-replace would have sent two actions and lost the queue.
                 keep.kept_at = moved
                 self._log(
-                    _DEBUG,
+                    DEBUG,
                     f"Preserving queue priority: {keep.side._value_} "
                     f"{format_size(keep.remaining)} @ {format_price(keep.price)}",
                     ms.market,
                 )
             return
         # Size the replacement after the cancels, which still count until confirmed.
-        adds_long = (intent.side is _BUY) == (intent.token == ms.yes_token)
+        adds_long = (intent.side is BUY) == (intent.token == ms.yes_token)
         worst = book.worst_long if adds_long else book.worst_short
         # Reducing orders too: cancelled ones on the same side may still fill, so a
         # reducing order can overshoot flat and add (INV-EXPOSURE).
@@ -1231,7 +1237,7 @@ class Engine:
             size = -worst
         if size < 1 or size < ms.min_size:
             return
-        if intent.side is _SELL and size > self._sellable(ms, intent.token):
+        if intent.side is SELL and size > self._sellable(ms, intent.token):
             # The shares are still offered by an order whose cancel is not confirmed:
             # wait for it rather than offer more than we hold (a balance reject at best).
             return
@@ -1249,14 +1255,14 @@ class Engine:
         offered = sum(
             o.potential
             for o in self.orders.iter_market(ms.market)
-            if o.token == token and o.side is _SELL
+            if o.token == token and o.side is SELL
         )
         return held - offered
 
     def _force_exit(self, ms: MarketState) -> None:
         self._cancel_quotes(ms, "force exit")
         for order in self.orders.in_market(ms.market):
-            if order.purpose is _EXIT and order.status is not _DONE:
+            if order.purpose is EXIT and order.status is not DONE:
                 return  # one exit order at a time; the next goes after this one ends
         if self.now_ms < ms.exit_due_ms:
             return
@@ -1270,7 +1276,7 @@ class Engine:
             if not ms.exit_blocked_alerted:
                 ms.exit_blocked_alerted = True
                 self._alert(
-                    _CRITICAL,
+                    CRITICAL,
                     f"FORCE EXIT blocked: position {format_size(intent.size)} is below the "
                     f"minimum order size {format_size(ms.min_size)}; exit it by hand",
                     ms.market,

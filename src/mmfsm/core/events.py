@@ -158,6 +158,11 @@ class TradeStatus(enum.Enum):
     FAILED = "FAILED"
 
 
+# Bound to module names for the hot path, as ``ticks.BUY`` (why there).
+CONFIRMED = TradeStatus.CONFIRMED
+FAILED = TradeStatus.FAILED
+
+
 @frozen(kw_only=True)
 class Trade:
     """One fill of one of our orders, as the venue reports it, possibly late or twice.

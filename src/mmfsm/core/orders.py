@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 from attrs import define
 
-from mmfsm.core.ticks import Side
+from mmfsm.core.ticks import BUY, Side
 
 __all__ = ["OrderStatus", "OurOrder", "OurOrders", "Purpose", "delta_sign"]
 
@@ -46,19 +46,19 @@ class Purpose(enum.Enum):
     __hash__ = object.__hash__  # as OrderStatus
 
 
-# Enum members bound to module names: in CPython 3.11 ``Side.BUY`` is a lookup through
-# the enum's metaclass (~0.15 us), a module global about a tenth of that, and the hot
-# path reads these dozens of times a step.
-_DONE = OrderStatus.DONE
-_PENDING_NEW = OrderStatus.PENDING_NEW
-_WORKING = OrderStatus.WORKING
-_EXIT = Purpose.EXIT
-_BUY = Side.BUY
+# Bound to module names for the hot path, as ``ticks.BUY`` (why there).
+DONE = OrderStatus.DONE
+PENDING_CANCEL = OrderStatus.PENDING_CANCEL
+PENDING_NEW = OrderStatus.PENDING_NEW
+WORKING = OrderStatus.WORKING
+ASK = Purpose.ASK
+BID = Purpose.BID
+EXIT = Purpose.EXIT
 
 
 def delta_sign(is_yes: bool, side: Side) -> int:
     """+1 if a fill of this order raises the binary net delta, -1 if it lowers it."""
-    buying = side is _BUY
+    buying = side is BUY
     return 1 if buying == is_yes else -1
 
 
@@ -73,7 +73,7 @@ class OurOrder:
     size: int
     purpose: Purpose
     placed_ms: int
-    status: OrderStatus = _PENDING_NEW
+    status: OrderStatus = PENDING_NEW
     filled: int = 0  # reported fills (any status but FAILED)
     venue_matched: int | None = None  # what the venue said was matched when it ended
     kept_at: tuple[int, int] | None = None  # top of book when last logged as kept
@@ -85,13 +85,13 @@ class OurOrder:
     @property
     def live(self) -> bool:
         """Resting or about to: a candidate to keep for queue priority."""
-        return self.status in (_PENDING_NEW, _WORKING)
+        return self.status in (PENDING_NEW, WORKING)
 
     @property
     def potential(self) -> int:
         """Shares this order may still add to inventory beyond what was reported."""
         # Comparisons rather than ``max(0, ...)``: read for every order on every pass.
-        if self.status is _DONE:
+        if self.status is DONE:
             matched = self.venue_matched if self.venue_matched is not None else self.filled
             left = matched - self.filled
         else:
@@ -143,7 +143,7 @@ class OurOrders:
 
     def forget_if_settled(self, order: OurOrder) -> None:
         """Drop a finished order once nothing more can come of it."""
-        if order.status is _DONE and order.potential == 0:
+        if order.status is DONE and order.potential == 0:
             del self._by_id[order.client_id]
             del self._by_market[order.market][order.client_id]
 
@@ -154,7 +154,7 @@ class OurOrders:
         count = 0
         for o in self._by_market.get(market, {}).values():
             status = o.status
-            if (status is _PENDING_NEW or status is _WORKING) and o.purpose is not _EXIT:
+            if (status is PENDING_NEW or status is WORKING) and o.purpose is not EXIT:
                 count += 1
         return count
 

@@ -357,6 +357,15 @@ class ASQuote:
     ask: float
 
 
+def _as_terms(
+    mid: float, q: float, gamma: float, sigma: float, k: float, time_left_s: float
+) -> tuple[float, float]:
+    """Reservation price and half spread of ``avellaneda_stoikov``, unchecked: its one
+    formula, shared with the hot path's ``quote_bid_ask`` so the two cannot drift."""
+    risk = gamma * sigma * sigma * time_left_s
+    return mid - q * risk, risk / 2 + math.log1p(gamma / k) / gamma
+
+
 def avellaneda_stoikov(
     mid: float, q: float, gamma: float, sigma: float, k: float, time_left_s: float
 ) -> ASQuote:
@@ -372,9 +381,7 @@ def avellaneda_stoikov(
     _non_negative("sigma", sigma)
     _positive("k", k)
     _non_negative("time_left_s", time_left_s)
-    risk = gamma * sigma * sigma * time_left_s
-    reservation = mid - q * risk
-    half = risk / 2 + math.log1p(gamma / k) / gamma
+    reservation, half = _as_terms(mid, q, gamma, sigma, k, time_left_s)
     return ASQuote(
         reservation=reservation, half_spread=half, bid=reservation - half, ask=reservation + half
     )
@@ -520,10 +527,7 @@ def quote_bid_ask(
     horizon = params.horizon_s
     if time_left_s is not None:
         horizon = min(horizon, max(time_left_s, 0.0))
-    gamma = params.gamma
-    risk = gamma * sigma * sigma * horizon
-    reservation = mid - q_lots * risk
-    half = risk / 2 + math.log1p(gamma / params.k) / gamma
+    reservation, half = _as_terms(mid, q_lots, params.gamma, sigma, params.k, horizon)
     half = max(half, params.min_half_spread)
     return reservation - half, reservation + half
 

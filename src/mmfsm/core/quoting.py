@@ -25,25 +25,32 @@ from __future__ import annotations
 
 from attrs import define
 
-from mmfsm.core.commands import TimeInForce
+from mmfsm.core.commands import (
+    FAK,
+    GTC,
+    TimeInForce,
+)
 from mmfsm.core.config import Config
 from mmfsm.core.market_state import MarketState
-from mmfsm.core.orders import Purpose
+from mmfsm.core.orders import (
+    ASK,
+    BID,
+    EXIT,
+    Purpose,
+)
 from mmfsm.core.quotes import QuoteParams, quote_bid_ask, weighted_mid
-from mmfsm.core.ticks import PRICE_SCALE, Side, TickSize, clamp_to_range, snap, snap_to_grid
+from mmfsm.core.ticks import (
+    BUY,
+    PRICE_SCALE,
+    SELL,
+    Side,
+    TickSize,
+    clamp_to_range,
+    snap,
+    snap_to_grid,
+)
 
 __all__ = ["Intent", "exit_intent", "quote_intents", "unwind_intents"]
-
-# Enum members bound to module names: in CPython 3.11 ``Side.BUY`` is a lookup through
-# the enum's metaclass (~0.15 us), a module global about a tenth of that, and the hot
-# path reads these dozens of times a step.
-_ASK = Purpose.ASK
-_BID = Purpose.BID
-_EXIT = Purpose.EXIT
-_BUY = Side.BUY
-_SELL = Side.SELL
-_FAK = TimeInForce.FAK
-_GTC = TimeInForce.GTC
 
 
 @define(kw_only=True)
@@ -55,7 +62,7 @@ class Intent:
     side: Side
     price: int
     size: int
-    tif: TimeInForce = _GTC
+    tif: TimeInForce = GTC
     post_only: bool = True
 
 
@@ -63,18 +70,18 @@ def _as_token_order(
     ms: MarketState, purpose: Purpose, yes_price: int, size: int, tif: TimeInForce, post_only: bool
 ) -> Intent:
     """Express a YES-terms bid or ask as an order on a token we are allowed to trade."""
-    if purpose is _BID or (purpose is _EXIT and size > 0):
+    if purpose is BID or (purpose is EXIT and size > 0):
         # Adds long YES delta: sell NO we hold, else buy YES.
         if ms.no_free >= abs(size):
-            return Intent(purpose=purpose, token=ms.no_token, side=_SELL,
+            return Intent(purpose=purpose, token=ms.no_token, side=SELL,
                           price=PRICE_SCALE - yes_price, size=abs(size), tif=tif,
                           post_only=post_only)
-        return Intent(purpose=purpose, token=ms.yes_token, side=_BUY, price=yes_price,
+        return Intent(purpose=purpose, token=ms.yes_token, side=BUY, price=yes_price,
                       size=abs(size), tif=tif, post_only=post_only)
     if ms.yes_free >= abs(size):
-        return Intent(purpose=purpose, token=ms.yes_token, side=_SELL, price=yes_price,
+        return Intent(purpose=purpose, token=ms.yes_token, side=SELL, price=yes_price,
                       size=abs(size), tif=tif, post_only=post_only)
-    return Intent(purpose=purpose, token=ms.no_token, side=_BUY,
+    return Intent(purpose=purpose, token=ms.no_token, side=BUY,
                   price=PRICE_SCALE - yes_price, size=abs(size), tif=tif, post_only=post_only)
 
 
@@ -130,10 +137,10 @@ def quote_intents(
         int(tick) / PRICE_SCALE,
     )
     bid = _side_intent(
-        ms, _BID, quote_bid, top_ask, tick, now_ms, room_long, order_size, max_retries
+        ms, BID, quote_bid, top_ask, tick, now_ms, room_long, order_size, max_retries
     )
     ask = _side_intent(
-        ms, _ASK, quote_ask, top_bid, tick, now_ms, room_short, order_size, max_retries
+        ms, ASK, quote_ask, top_bid, tick, now_ms, room_short, order_size, max_retries
     )
     return bid, ask
 
@@ -149,8 +156,8 @@ def _side_intent(
     order_size: int,
     max_retries: int,
 ) -> Intent | None:
-    buy = purpose is _BID
-    side = _BUY if buy else _SELL
+    buy = purpose is BID
+    side = BUY if buy else SELL
     offset = _retry_offset(ms, purpose, now_ms, opposite, max_retries)
     if offset is None:
         return None
@@ -168,12 +175,12 @@ def _side_intent(
     # ``_as_token_order`` for a GTC post-only bid or ask (size > 0), written out.
     if buy:
         if ms.no_free >= size:
-            return Intent(purpose=purpose, token=ms.no_token, side=_SELL,
+            return Intent(purpose=purpose, token=ms.no_token, side=SELL,
                           price=PRICE_SCALE - price, size=size)
-        return Intent(purpose=purpose, token=ms.yes_token, side=_BUY, price=price, size=size)
+        return Intent(purpose=purpose, token=ms.yes_token, side=BUY, price=price, size=size)
     if ms.yes_free >= size:
-        return Intent(purpose=purpose, token=ms.yes_token, side=_SELL, price=price, size=size)
-    return Intent(purpose=purpose, token=ms.no_token, side=_BUY,
+        return Intent(purpose=purpose, token=ms.yes_token, side=SELL, price=price, size=size)
+    return Intent(purpose=purpose, token=ms.no_token, side=BUY,
                   price=PRICE_SCALE - price, size=size)
 
 
@@ -192,22 +199,22 @@ def unwind_intents(
         # never onto or through the best bid of the full book.
         # Snapped up onto the grid: after a tick change the book may still hold
         # levels of the old, finer grid.
-        price = snap_to_grid(max(fair.ask - t, top.bid + t), _SELL, ms.tick)
-        offset = _retry_offset(ms, _ASK, now_ms, top.bid, max_retries)
+        price = snap_to_grid(max(fair.ask - t, top.bid + t), SELL, ms.tick)
+        offset = _retry_offset(ms, ASK, now_ms, top.bid, max_retries)
         if offset is None:
             return None, None
         price += offset * t
         if price > PRICE_SCALE - t or delta < ms.min_size:
             return None, None
-        return None, _as_token_order(ms, _ASK, price, delta, _GTC, True)
-    price = snap_to_grid(min(fair.bid + t, top.ask - t), _BUY, ms.tick)
-    offset = _retry_offset(ms, _BID, now_ms, top.ask, max_retries)
+        return None, _as_token_order(ms, ASK, price, delta, GTC, True)
+    price = snap_to_grid(min(fair.bid + t, top.ask - t), BUY, ms.tick)
+    offset = _retry_offset(ms, BID, now_ms, top.ask, max_retries)
     if offset is None:
         return None, None
     price -= offset * t
     if price < t or -delta < ms.min_size:
         return None, None
-    return _as_token_order(ms, _BID, price, -delta, _GTC, True), None
+    return _as_token_order(ms, BID, price, -delta, GTC, True), None
 
 
 def exit_intent(ms: MarketState, config: Config) -> Intent | None:
@@ -223,9 +230,9 @@ def exit_intent(ms: MarketState, config: Config) -> Intent | None:
             return None
         # Onto the grid toward the best (less slippage), then into [tick, 1 - tick]:
         # after a change to a coarser tick, rounding up can reach 1.0.
-        worst = clamp_to_range(snap_to_grid(max(t, top.bid - slip), _SELL, ms.tick), ms.tick)
-        return _as_token_order(ms, _EXIT, worst, -delta, _FAK, False)
+        worst = clamp_to_range(snap_to_grid(max(t, top.bid - slip), SELL, ms.tick), ms.tick)
+        return _as_token_order(ms, EXIT, worst, -delta, FAK, False)
     if top is None:
         return None
-    worst = clamp_to_range(snap_to_grid(top.ask + slip, _BUY, ms.tick), ms.tick)
-    return _as_token_order(ms, _EXIT, worst, -delta, _FAK, False)
+    worst = clamp_to_range(snap_to_grid(top.ask + slip, BUY, ms.tick), ms.tick)
+    return _as_token_order(ms, EXIT, worst, -delta, FAK, False)
