@@ -76,6 +76,7 @@ from mmfsm.venues.base import (
     StartupRefused,
     VenueError,
     VenueStatus,
+    hold,
 )
 from mmfsm.venues.clob import ClobRest
 from mmfsm.venues.netbook import NetBooks
@@ -229,13 +230,7 @@ class ClobVenue:
 
     def _fault(self, market: MarketInfo | None, reason: str) -> None:
         """Emit a VenueFault and hold the market(s) until ``_release``."""
-        targets = self.markets if market is None else [market]
-        fresh = False
-        for m in targets:
-            held = self.holds.setdefault(m.key, set())
-            fresh |= reason not in held
-            held.add(reason)
-        if fresh:
+        if hold(self.holds, self.markets if market is None else [market], reason):
             self._emit(
                 VenueFault(
                     ts_ms=_now_ms(), what=reason, market=None if market is None else market.key

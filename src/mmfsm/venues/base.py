@@ -19,7 +19,7 @@ message that tells the operator what to do.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from attrs import frozen
@@ -36,6 +36,7 @@ __all__ = [
     "Venue",
     "VenueError",
     "VenueStatus",
+    "hold",
 ]
 
 Emit = Callable[[Event], None]
@@ -125,3 +126,15 @@ class Venue(Protocol):
     async def abort(self) -> None:
         """Stop all tasks at once without touching the venue (a crash, for tests)."""
         ...
+
+
+def hold(holds: dict[str, set[str]], markets: Iterable[MarketInfo], reason: str) -> bool:
+    """Hold ``markets`` for ``reason`` (a market quotes again only when every reason it
+    is held for is released); True when some market was not yet held for it, that is,
+    when the fault is news the Engine must be told (once, not on every failed retry)."""
+    fresh = False
+    for m in markets:
+        held = holds.setdefault(m.key, set())
+        fresh |= reason not in held
+        held.add(reason)
+    return fresh

@@ -94,6 +94,7 @@ from mmfsm.venues.base import (
     StartupRefused,
     VenueError,
     VenueStatus,
+    hold,
 )
 from mmfsm.venues.public import PublicData
 from mmfsm.venues.startup import list_markets
@@ -406,12 +407,7 @@ class PaperVenue:
 
     def _fault(self, market: MarketInfo | None, reason: str) -> None:
         """Emit a VenueFault and hold the market(s) until a fresh read releases them."""
-        fresh = False
-        for m in self.markets if market is None else [market]:
-            held = self.holds.setdefault(m.key, set())
-            fresh |= reason not in held
-            held.add(reason)
-        if fresh:
+        if hold(self.holds, self.markets if market is None else [market], reason):
             # On the market channel, behind any book already on its way: a book sent
             # before the fault must not reach the Engine after it and clear it.
             now = self._now()
