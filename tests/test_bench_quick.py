@@ -43,6 +43,16 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
         for kind in ("book_update", "fill"):
             for fig in ("p50_us", "p99_us", "max_us", "p50_vs_floor"):
                 assert _num(d[key][kind][fig]), (key, kind, fig)
+        breakdown = d[key]["book_update_breakdown"]
+        assert set(breakdown) <= set(d["book_update_classes"]), key
+        assert abs(sum(c["share"] for c in breakdown.values()) - 1) < 1e-3, key
+        for cls, x in breakdown.items():
+            assert _num(x["p50_us"]), (key, cls)
+            assert _num(x["p99_us"]), (key, cls)
+            assert x["opcodes_p50"] > 0, (key, cls)
+        # Bytecode counts are deterministic: a skipped update must be the cheap path.
+        if "skip" in breakdown and "pass" in breakdown:
+            assert breakdown["skip"]["opcodes_p50"] < breakdown["pass"]["opcodes_p50"], key
     assert "available" in d["callgrind"]
 
     r = doc["replay"]

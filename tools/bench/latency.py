@@ -14,13 +14,16 @@ quote. Latency is taken per event with ``perf_counter_ns``.
 from __future__ import annotations
 
 import random
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from statistics import median
+from types import FrameType
+from typing import Any
 
 from mmfsm.core.commands import Cancel, Command, Place
-from mmfsm.core.config import default_config
-from mmfsm.core.engine import Engine
+from mmfsm.core.config import Config, default_config
+from mmfsm.core.engine import Engine, Step
 from mmfsm.core.events import (
     BookSnapshot,
     ClockTick,
@@ -32,9 +35,10 @@ from mmfsm.core.events import (
     Trade,
     TradeStatus,
 )
+from mmfsm.core.market_state import MarketState
 from mmfsm.core.ticks import SIZE_SCALE, Side, TickSize
 
-__all__ = ["dict_book_floor", "engine_latency", "percentiles"]
+__all__ = ["book_update_breakdown", "dict_book_floor", "engine_latency", "percentiles"]
 
 T0 = 1_790_000_000_000
 
@@ -74,8 +78,8 @@ def _answer(engine: Engine, commands: list[Command], ts: int) -> None:
         pending = [c for r in replies for c in engine.step(r).commands]
 
 
-def _setup(n_markets: int) -> tuple[Engine, int]:
-    engine = Engine(default_config())
+def _setup(n_markets: int, make: Callable[[Config], Engine] = Engine) -> tuple[Engine, int]:
+    engine = make(default_config())
     ts = T0
     for i in range(n_markets):
         m = f"m{i}"
@@ -103,14 +107,21 @@ def _setup(n_markets: int) -> tuple[Engine, int]:
     return engine, ts
 
 
-def engine_latency(
-    n_markets: int, n_events: int, *, seed: int = 1, fill_every: int = 50
-) -> dict[str, dict[str, float]]:
-    """Per-event latency of book updates and of fills through ``Engine.step``."""
-    engine, ts = _setup(n_markets)
+StepFn = Callable[[str, Event], Step]
+
+
+def _drive(
+    engine: Engine,
+    n_markets: int,
+    n_events: int,
+    ts: int,
+    step: StepFn,
+    *,
+    seed: int,
+    fill_every: int,
+) -> None:
+    """The workload: ``step("book" | "fill", event)`` steps the Engine, the caller measures."""
     rng = random.Random(seed)
-    book_ns: list[int] = []
-    fill_ns: list[int] = []
     trade_seq = 0
     for i in range(n_events):
         ts += 5
@@ -131,10 +142,7 @@ def engine_latency(
                     size=min(o.remaining, 5 * SIZE_SCALE),
                     status=TradeStatus.MATCHED,
                 )
-                start = time.perf_counter_ns()
-                step = engine.step(event)
-                fill_ns.append(time.perf_counter_ns() - start)
-                _answer(engine, list(step.commands), ts)
+                _answer(engine, list(step("fill", event).commands), ts)
                 continue
         side = Side.BUY if rng.random() < 0.5 else Side.SELL
         top = rng.random() < 0.7
@@ -148,11 +156,116 @@ def engine_latency(
             token=f"{m}-y",
             changes=((side, price, rng.randint(50, 400) * SIZE_SCALE),),
         )
-        start = time.perf_counter_ns()
-        step = engine.step(event)
-        book_ns.append(time.perf_counter_ns() - start)
-        _answer(engine, list(step.commands), ts)
-    return {"book_update": percentiles(book_ns), "fill": percentiles(fill_ns)}
+        _answer(engine, list(step("book", event).commands), ts)
+
+
+def engine_latency(
+    n_markets: int, n_events: int, *, seed: int = 1, fill_every: int = 50
+) -> dict[str, dict[str, float]]:
+    """Per-event latency of book updates and of fills through ``Engine.step``."""
+    engine, ts = _setup(n_markets)
+    samples: dict[str, list[int]] = {"book": [], "fill": []}
+    clock = time.perf_counter_ns
+
+    def timed(kind: str, event: Event) -> Step:
+        start = clock()
+        out = engine.step(event)
+        samples[kind].append(clock() - start)
+        return out
+
+    _drive(engine, n_markets, n_events, ts, timed, seed=seed, fill_every=fill_every)
+    return {"book_update": percentiles(samples["book"]), "fill": percentiles(samples["fill"])}
+
+
+class _PassSpy(Engine):
+    """The Engine, noting whether a step ran the judge-and-quote pass (tools only)."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.passed = False
+
+    def _quote(self, scope: list[MarketState]) -> None:
+        self.passed = True
+        super()._quote(scope)
+
+
+BOOK_CLASSES = {
+    "skip": "no pass: only depth below the top moved, or nothing due",
+    "pass": "judge-and-quote pass, orders kept (no command)",
+    "requote": "pass that cancels and/or places orders",
+}
+
+
+def _book_class(engine: _PassSpy, out: Step) -> str:
+    if out.commands:
+        return "requote"
+    return "pass" if engine.passed else "skip"
+
+
+def book_update_breakdown(
+    n_markets: int, n_events: int, *, seed: int = 1, fill_every: int = 50
+) -> dict[str, dict[str, float]]:
+    """Where the book-update tail comes from: per class of step, its share, its latency
+    and its bytecode count (CPython opcodes executed inside ``Engine.step``, counted by
+    ``sys.settrace`` in a second, identical run: a deterministic cost figure like the
+    callgrind count, which a noisy machine does not move)."""
+    timings: dict[str, list[int]] = {k: [] for k in BOOK_CLASSES}
+    opcodes: dict[str, list[int]] = {k: [] for k in BOOK_CLASSES}
+    clock = time.perf_counter_ns
+
+    engine, ts = _setup(n_markets, _PassSpy)
+    assert isinstance(engine, _PassSpy)
+    spy = engine
+
+    def timed(kind: str, event: Event) -> Step:
+        spy.passed = False
+        start = clock()
+        out = spy.step(event)
+        elapsed = clock() - start
+        if kind == "book":
+            timings[_book_class(spy, out)].append(elapsed)
+        return out
+
+    _drive(spy, n_markets, n_events, ts, timed, seed=seed, fill_every=fill_every)
+
+    engine, ts = _setup(n_markets, _PassSpy)
+    assert isinstance(engine, _PassSpy)
+    counter = engine
+
+    def counted(kind: str, event: Event) -> Step:
+        counter.passed = False
+        if kind != "book":
+            return counter.step(event)
+        n = 0
+
+        def trace(frame: FrameType, what: str, _arg: object) -> Any:
+            nonlocal n
+            frame.f_trace_opcodes = True
+            if what == "opcode":
+                n += 1
+            return trace
+
+        sys.settrace(trace)
+        try:
+            out = counter.step(event)
+        finally:
+            sys.settrace(None)
+        opcodes[_book_class(counter, out)].append(n)
+        return out
+
+    _drive(counter, n_markets, n_events, ts, counted, seed=seed, fill_every=fill_every)
+    total = sum(len(v) for v in timings.values())
+    result: dict[str, dict[str, float]] = {}
+    for name, samples in timings.items():
+        if not samples:
+            continue
+        ops = sorted(opcodes[name])
+        result[name] = {
+            "share": round(len(samples) / total, 4),
+            **percentiles(samples),
+            "opcodes_p50": ops[len(ops) // 2] if ops else 0,
+        }
+    return result
 
 
 def dict_book_floor(n_events: int, *, seed: int = 1) -> dict[str, float]:

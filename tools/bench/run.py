@@ -57,6 +57,14 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     fl,
                     f"x{x['p50_vs_floor']:.0f}",
                 ))
+            for cls, x in d[key].get("book_update_breakdown", {}).items():
+                out.append((
+                    f"  book updates, {label}: {cls} ({x['share'] * 100:.0f}%) "
+                    "p50/p99 us, bytecodes",
+                    f"{x['p50_us']:.1f} / {x['p99_us']:.1f}, {x['opcodes_p50']:,}",
+                    fl,
+                    f"x{x['p50_us'] / floor['p50_us']:.0f}",
+                ))
         cg = d["callgrind"]
         if cg.get("available"):
             for m in (1, 50):
