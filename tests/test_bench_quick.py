@@ -77,8 +77,14 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
         assert f["reason"]
 
     s = doc["soak"]
-    for fig in ("events", "rss_start_kib", "rss_end_kib", "rss_growth_kib",
-                "invariant_violations", "simulated_s"):
+    for fig in (
+        "events",
+        "rss_start_kib",
+        "rss_end_kib",
+        "rss_growth_kib",
+        "invariant_violations",
+        "simulated_s",
+    ):
         assert _num(s[fig]), fig
     assert s["markets"] == 20
 
@@ -88,3 +94,36 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
         assert _num(a[mode]["steps_per_s"])
         assert _num(a[mode]["ratio_steps_per_s_vs_baseline"])
         assert _num(a[mode]["added_durable"]["p99_us"])
+
+
+def test_hotpath_profiles_the_decision_workload() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tools" / "bench" / "hotpath.py"),
+            "decision",
+            "--events",
+            "300",
+            "--top",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "function calls" in proc.stdout
+    assert "engine.py" in proc.stdout  # the Engine's own functions are what it profiles
+
+
+def test_hotpath_refuses_a_bad_count() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "bench" / "hotpath.py"), "decision", "--events", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2
+    assert "--events" in proc.stderr
