@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import attrs
@@ -13,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mmfsm.sim.replay as replay
+from mmfsm.core.book import BookError, parse_levels
 from mmfsm.sim.crowd import sorted_levels
 from mmfsm.sim.replay import load_recording, row_tick
 from mmfsm.sim.schedule import Kind, Scheduler
@@ -48,16 +50,11 @@ def test_a_preloaded_stream_pops_as_if_pushed(
 
 
 def _general(path: Path) -> list[replay.RecordedBook]:
-    class _Never:
-        def fullmatch(self, _line: str) -> None:
-            return None
-
-    fast = replay._ROW
-    replay._ROW = _Never()  # type: ignore[assignment]
-    try:
-        return list(load_recording(path).books)
-    finally:
-        replay._ROW = fast
+    """Every row read the general way (json and the level parser)."""
+    books, _ = replay._paths(path)
+    return list(
+        replay._read_books(books, {b.market for b in load_recording(path).books}, fast=False)
+    )
 
 
 def _plain(b: replay.RecordedBook) -> tuple[object, ...]:
@@ -118,6 +115,60 @@ def test_odd_rows_are_read_the_general_way(tmp_path: Path) -> None:
     assert fast[0].bids_text == ("[5000,10000000]",)
     assert fast[1].bids_text is None  # not read by the fast reader
     assert fast[3].bids is fast[4].bids
+
+
+# The full-row regex the reader used before: a side it matched is one the reader must take.
+_NUM = r"[0-9]+(?:\.[0-9]+)?"
+_SIDE = re.compile(rf'\[(?:\["{_NUM}","{_NUM}"\](?:,\["{_NUM}","{_NUM}"\])*)?\]')
+_SIDE_CHARS = st.sampled_from([*'[]",.0123456789', '"],["', '","', "a", " "])
+
+
+def _side_or_none(raw: str) -> tuple[object, ...] | None:
+    try:
+        return replay._RowReader().side(raw, ("t", True))
+    except replay._Fallback:
+        return None
+
+
+@given(
+    levels=st.lists(
+        st.tuples(
+            st.from_regex(_NUM, fullmatch=True).filter(lambda t: len(t) < 12),
+            st.from_regex(_NUM, fullmatch=True).filter(lambda t: len(t) < 12),
+        ),
+        max_size=4,
+    ),
+    noise=st.lists(st.tuples(st.integers(0, 200), _SIDE_CHARS), max_size=3),
+)
+def test_the_side_reader_takes_exactly_what_the_side_regex_took(
+    levels: list[tuple[str, str]], noise: list[tuple[int, str]]
+) -> None:
+    """Well-formed sides, and the same with characters inserted or replaced: the reader
+    takes a side exactly when the old regex matched it and every number fits the scale,
+    and then reads what the general reader reads."""
+    raw = "[" + ",".join(f'["{p}","{s}"]' for p, s in levels) + "]"
+    for at, text in noise:
+        at %= len(raw) + 1
+        raw = raw[:at] + text + raw[at + (at % 2) :]
+    got = _side_or_none(raw)
+    if _SIDE.fullmatch(raw) is None:
+        assert got is None
+        return
+    try:
+        want = parse_levels(json.loads(raw), market="m", token="t", side_name="bids")
+    except BookError:
+        assert got is None
+        return
+    fits = all(
+        len(t.partition(".")[2].rstrip("0")) <= d
+        for p, s in json.loads(raw)
+        for t, d in ((p, 4), (s, 6))
+    )
+    if not fits:
+        assert got is None
+        return
+    assert got is not None
+    assert got[0] == want
 
 
 levels = st.dictionaries(st.integers(1, 9_999), st.integers(1, 10**9), max_size=25)

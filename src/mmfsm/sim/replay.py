@@ -182,14 +182,16 @@ class _LevelParser:
         return tuple(out)
 
 
-# A row as the recorder writes it, every price and size a plain decimal string; any
-# other line (other key order, escapes, numbers as JSON numbers) is read by json.
-_NUM = r"[0-9]+(?:\.[0-9]+)?"
-_SIDE = rf'\[(?:\["{_NUM}","{_NUM}"\](?:,\["{_NUM}","{_NUM}"\])*)?\]'
-_ROW = re.compile(
-    r'\{"market":"(0x[0-9a-f]+)","outcome":"(UP|DOWN)","ts_ms":([0-9]{1,18}),'
-    rf'"bids":({_SIDE}),"asks":({_SIDE})\}}'
+# A row as the recorder writes it: this head, then ``<side>,"asks":<side>}``, each side
+# ``[]`` or ``[["price","size"],...]``, every price and size a plain decimal (``_NUM``).
+# Any other line (other key order, spaces, escapes, numbers as JSON numbers) is read by
+# json. (One regex for the whole row, as before, cost more than the rest of the reading.)
+_HEAD = re.compile(
+    r'\{"market":"(0x[0-9a-f]+)","outcome":"(UP|DOWN)","ts_ms":([0-9]{1,18}),"bids":'
 )
+_ASKS = ',"asks":'
+_NUM = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_DIGITS = b"0123456789."
 _PRICE_DIGITS = len(str(PRICE_SCALE)) - 1
 _SIZE_DIGITS = len(str(SIZE_SCALE)) - 1
 assert 10**_PRICE_DIGITS == PRICE_SCALE
@@ -203,9 +205,11 @@ class _Fallback(Exception):
 
 
 def _units(text: str, digits: int, scale: int) -> int:
-    """``parse_price``/``parse_size`` of a plain decimal (``12``, ``0.49``, as ``_NUM``
-    matched it): the digits after the point, trailing zeros aside, must fit the scale, as
-    ``Decimal`` would require; anything else is the general reader's to accept or name."""
+    """``parse_price``/``parse_size`` of a plain decimal (``12``, ``0.49``: ``_NUM``): the
+    digits after the point, trailing zeros aside, must fit the scale, as ``Decimal`` would
+    require; anything else is the general reader's to accept or name."""
+    if _NUM.fullmatch(text) is None:
+        raise _Fallback
     whole, _, frac = text.partition(".")
     frac = frac.rstrip("0")
     if len(frac) > digits:
@@ -213,10 +217,25 @@ def _units(text: str, digits: int, scale: int) -> int:
     return int(whole) * scale + (int(frac.ljust(digits, "0")) if frac else 0)
 
 
+class _Skeletons(dict[int, bytes]):
+    """A well-formed side of n levels with its digits and points taken out, by length:
+    ``[["",""]`` + ``,["",""]`` * (n - 1) + ``]``, 8n + 1 bytes (``b""`` for a length no
+    side of levels has)."""
+
+    def __missing__(self, length: int) -> bytes:
+        n, rest = divmod(length - 1, 8)
+        out = self[length] = b"[" + b",".join([b'["",""]'] * n) + b"]" if n and not rest else b""
+        return out
+
+
+_SKELETON = _Skeletons()
+
+
 class _Learned(dict[str, str]):
     """A price's or size's string -> a level's JSON head (``[4900,``) or tail (``205000000]``),
     worked out on first sight (``__missing__``, called from C by the lookups below), so a
-    side is looked up in one pass whether its numbers are known or not."""
+    side is looked up in one pass whether its numbers are known or not. Only a text that
+    is a plain decimal (``_NUM``) gets in, so being in ``units`` vouches for a text."""
 
     __slots__ = ("digits", "head", "scale", "units")
 
@@ -233,26 +252,28 @@ class _Learned(dict[str, str]):
 
 
 class _RowReader:
-    """Reads rows without a JSON tree. ``_ROW`` matches and checks a whole row (every
-    price and size a quoted plain decimal), so a side's numbers are its text between the
-    quotes, prices and sizes alternately, and each distinct price or size string is
-    converted once. A side identical to the same token's previous one is the previous
-    side's very tuple, so whoever compares books (the Engine, the venue, the audit
-    writer) can stop at ``is``. Anything unexpected raises ``_Fallback``: the row is then
-    read by ``json`` and ``_LevelParser`` exactly as before, errors included."""
+    """Reads rows without a JSON tree. A side is well formed when, its digits and points
+    taken out, what is left is a side's skeleton (``_Skeletons``: the brackets, quotes and
+    commas of n levels, nothing else); its numbers are then its texts between the quotes,
+    prices and sizes alternately, each a plain decimal once ``_Learned`` let it in: the
+    very rows and values of the full-row regex this replaces. Each distinct price or size
+    string is converted once. A side identical to the same token's previous one is the
+    previous side's very tuple, so whoever compares books (the Engine, the venue, the
+    audit writer) can stop at ``is``. Anything unexpected raises ``_Fallback``: the row is
+    then read by ``json`` and ``_LevelParser`` exactly as before, errors included."""
 
     __slots__ = ("previous", "price_head", "price_rank", "prices", "size_tail", "sizes")
 
-    def __init__(self, parse: _LevelParser) -> None:
-        self.prices = parse.prices  # shared with the general reader: same strings, same ints
-        self.sizes = parse.sizes
+    def __init__(self) -> None:
+        # Its own tables, never the general reader's: those may hold texts (``5.``, JSON
+        # numbers) that this reader must not accept.
+        self.prices: dict[str, int] = {}
+        self.sizes: dict[str, int] = {}
         self.price_head = _Learned(self.prices, _PRICE_DIGITS, PRICE_SCALE, head=True)
         self.size_tail = _Learned(self.sizes, _SIZE_DIGITS, SIZE_SCALE, head=False)
         self.price_rank: dict[str, int] = {}  # index in _GRIDS of the coarsest grid it is on
         # (token, is_bids) -> (raw side, levels, level texts or None, grid rank)
-        self.previous: dict[
-            tuple[str, bool], tuple[str, Levels, tuple[str, ...] | None, int]
-        ] = {}
+        self.previous: dict[tuple[str, bool], tuple[str, Levels, tuple[str, ...] | None, int]] = {}
 
     def side(self, raw: str, key: tuple[str, bool]) -> tuple[Levels, tuple[str, ...] | None, int]:
         """The side's levels, their JSON texts (None unless the side is canonical: best
@@ -263,6 +284,11 @@ class _RowReader:
         if raw == "[]":
             self.previous[key] = (raw, (), (), 0)
             return (), (), 0
+        if not (raw.isascii() and raw.startswith('[["') and raw.endswith('"]]')):
+            raise _Fallback
+        skeleton = raw.encode("ascii").translate(None, _DIGITS)
+        if skeleton != _SKELETON[len(skeleton)]:
+            raise _Fallback
         # '[["0.5","205"],["0.49","75"]]' -> ['0.5', '205', '0.49', '75']
         flat = raw[3:-3].replace('"],["', '","').split('","')
         price_texts, size_texts = flat[0::2], flat[1::2]
@@ -288,24 +314,34 @@ class _RowReader:
         return levels, texts, rank
 
 
-def _read_books(path: Path, keep: set[str]) -> Iterator[RecordedBook]:
+def _read_books(path: Path, keep: set[str], *, fast: bool = True) -> Iterator[RecordedBook]:
+    """The rows of ``keep``'s markets; ``fast`` False reads every row the general way
+    (json and ``_LevelParser``), for the tests that compare the two readers."""
     parse = _LevelParser()
-    fast = _RowReader(parse)
+    reader = _RowReader()
+    head = _HEAD.match if fast else _no_match
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         for line in fh:
-            m = _ROW.fullmatch(line.rstrip("\n"))
+            m = head(line)
             if m is not None:
-                market, outcome, ts, raw_bids, raw_asks = m.groups()
-                if market not in keep:
-                    continue
+                market, outcome, ts = m.groups()
+                # Lines come in universal-newline mode: the row is the line up to its
+                # final "\n", if any, and ends with "}" or is not the recorder's.
+                end = -2 if line.endswith("}\n") else -1 if line.endswith("}") else 0
+                split = line.find(_ASKS, m.end())
                 token = f"{market}:{outcome}"
                 try:
-                    bids, bids_text, bids_rank = fast.side(raw_bids, (token, True))
-                    asks, asks_text, asks_rank = fast.side(raw_asks, (token, False))
+                    if not end or split < 0:
+                        raise _Fallback
+                    bids, bids_text, bids_rank = reader.side(line[m.end() : split], (token, True))
+                    raw_asks = line[split + len(_ASKS) : end]
+                    asks, asks_text, asks_rank = reader.side(raw_asks, (token, False))
                 except _Fallback:
                     pass
                 else:
+                    if market not in keep:
+                        continue
                     yield RecordedBook(
                         ts_ms=int(ts),
                         market=market,
@@ -330,6 +366,10 @@ def _read_books(path: Path, keep: set[str]) -> Iterator[RecordedBook]:
                 bids=parse(row["bids"], market=row["market"], token=token, side_name="bids"),
                 asks=parse(row["asks"], market=row["market"], token=token, side_name="asks"),
             )
+
+
+def _no_match(_line: str) -> None:
+    return None
 
 
 def row_tick(book: RecordedBook) -> TickSize:
