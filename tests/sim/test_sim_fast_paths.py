@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import re
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 import mmfsm.sim.replay as replay
 from mmfsm.core.book import BookError, parse_levels
 from mmfsm.sim.crowd import sorted_levels
+from mmfsm.sim.latency import LatencyModel, Wire
 from mmfsm.sim.replay import load_recording, row_tick
 from mmfsm.sim.schedule import Kind, Scheduler
 from mmfsm.sim.venue import _merged
@@ -189,3 +191,44 @@ def test_a_merged_side_is_the_sorted_sum(
     assert merged[1] == json.dumps(merged[0], separators=(",", ":"))
     if not own:
         assert merged[0] is side
+
+
+@given(
+    times=st.lists(st.integers(0, 50), max_size=30),
+    stream=st.lists(st.integers(0, 50), max_size=30),
+    horizon=st.integers(0, 60),
+)
+def test_pop_due_is_peek_then_pop(times: list[int], stream: list[int], horizon: int) -> None:
+    """The loop's one-call ``pop_due`` takes what ``peek_time`` then ``pop_entry`` took, and
+    stops where they stopped."""
+    a, b = Scheduler(0), Scheduler(0)
+    for sched in (a, b):
+        sched.preload([(t, Kind.CALL, ("row", i)) for i, t in enumerate(stream)])
+        for i, t in enumerate(times):
+            sched.push(t, Kind.VENUE, ("pushed", i))
+    out_a = []
+    while len(a):
+        t = a.peek_time()
+        if t is None or t > horizon:
+            break
+        out_a.append(a.pop_entry())
+    out_b = []
+    while (entry := b.pop_due(horizon)) is not None:
+        out_b.append(entry)
+    assert out_a == out_b
+    assert len(a) == len(b)
+    assert a.now_ms == b.now_ms
+
+
+@given(
+    seed=st.integers(0, 2**32),
+    ranges=st.lists(st.tuples(st.integers(0, 9_000), st.integers(0, 9_000)), min_size=1),
+)
+def test_the_wire_draws_what_randint_draws(seed: int, ranges: list[tuple[int, int]]) -> None:
+    """The wire's delays are ``randint``'s, draw for draw, from the same generator."""
+    wire = Wire(Scheduler(0), LatencyModel(), seed)
+    rng = random.Random(f"wire-{seed}")
+    for i, (x, y) in enumerate([*ranges, (0, 0)]):
+        lo, hi = min(x, y), max(x, y)
+        assert wire._arrival(f"fresh{i}", 1_000, (lo, hi)) == 1_000 + rng.randint(lo, hi)
+    assert wire.confirm_delay() == rng.randint(*LatencyModel().confirm_ms)
