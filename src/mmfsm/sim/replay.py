@@ -409,7 +409,7 @@ class ReplayFeed:
         them one by one, see ``Scheduler.preload``)."""
         row, resolve, call = self._row, self._resolve, Kind.CALL
         items: list[tuple[int, Kind, Any]] = [
-            (book.ts_ms, call, partial(row, book=book)) for book in self.recording.books
+            (book.ts_ms, call, partial(row, book)) for book in self.recording.books
         ]
         items += [(m.end_ms, call, partial(resolve, m=m)) for m in self.recording.markets]
         self.sched.preload(items)
@@ -420,7 +420,9 @@ class ReplayFeed:
             tokens = self._token_ids[m.market] = (f"{m.slug}-up", f"{m.slug}-down")
         return tokens
 
-    def _row(self, now: int, book: RecordedBook) -> None:
+    def _row(self, book: RecordedBook, now: int) -> None:
+        """One recorded row at its time (the book first: the scheduler's ``partial`` is
+        then positional, cheaper to make and to call than one with a keyword)."""
         m = self.by_id[book.market]
         if now >= m.end_ms:
             return

@@ -143,16 +143,22 @@ class VenueMarket:
         return merged[0]
 
     def mark(self) -> int | None:
+        return self.mark_at(self.crowd.best_bid, self.crowd.best_ask)
+
+    def mark_at(self, bid: int | None, ask: int | None) -> int | None:
+        """``mark`` given the crowd's best bid and ask, for a caller that has them already:
+        the payout once resolved, else the crowd's mid (``CrowdBook.mid``), else the last."""
         if self.payout is not None:
             return self.payout
-        mid = self.crowd.mid()
-        if mid is not None:
-            self.last_mark = mid
+        if bid is not None and ask is not None:
+            self.last_mark = (bid + ask) // 2
         return self.last_mark
 
-    def total_pnl(self) -> int:
-        """Realized plus open P&L at the mark (or the payout once resolved), money units."""
-        mark = self.mark()
+    def total_pnl(self, mark: int | None = None) -> int:
+        """Realized plus open P&L at the mark (or the payout once resolved), money units;
+        ``mark``, if given, is what ``mark()`` returns now."""
+        if mark is None:
+            mark = self.mark()
         return self.ledger.realized + (self.ledger.unrealized(mark) if mark is not None else 0)
 
     def resting_delta(self) -> tuple[int, int]:
