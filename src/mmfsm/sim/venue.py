@@ -636,14 +636,6 @@ class Venue:
         vm.payout = payout
 
 
-def _neg_price(level: tuple[int, int]) -> int:
-    return -level[0]
-
-
-def _price(level: tuple[int, int]) -> int:
-    return level[0]
-
-
 def _merged(
     levels: Levels, texts: tuple[str, ...], own: dict[int, int], *, bids: bool
 ) -> tuple[Levels, str] | None:
@@ -655,11 +647,20 @@ def _merged(
         return levels, "[" + ",".join(texts) + "]"
     out = list(levels)
     text = list(texts)
-    key = _neg_price if bids else _price
     for price, size in own.items():
         if size <= 0:
             return None
-        i = bisect.bisect_left(out, -price if bids else price, key=key)
+        # The first level at or beyond our price, best first (what ``bisect_left`` keyed
+        # by price, or minus price for bids, finds in a side with distinct prices). Asks
+        # ascend: (price,) sorts before every (price, size) and after every lower price,
+        # so a plain bisect on the levels finds it without a key call a probe. Bids
+        # descend: a walk from the top, where our bid almost always is.
+        if bids:
+            i, n = 0, len(out)
+            while i < n and out[i][0] > price:
+                i += 1
+        else:
+            i = bisect.bisect_left(out, (price,))
         if i < len(out) and out[i][0] == price:
             size += out[i][1]
             out[i] = (price, size)
