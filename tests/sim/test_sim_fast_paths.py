@@ -232,3 +232,21 @@ def test_the_wire_draws_what_randint_draws(seed: int, ranges: list[tuple[int, in
         lo, hi = min(x, y), max(x, y)
         assert wire._arrival(f"fresh{i}", 1_000, (lo, hi)) == 1_000 + rng.randint(lo, hi)
     assert wire.confirm_delay() == rng.randint(*LatencyModel().confirm_ms)
+
+
+@given(
+    prices=st.lists(st.sampled_from(["0.5", "0.49", "0.485", "0.6", "0.4", "0.50"]), min_size=1),
+    sizes=st.lists(st.lists(st.sampled_from(["0", "1", "2.5", "10", "0.000001"])), max_size=6),
+    bids=st.booleans(),
+)
+def test_a_side_read_after_another_reads_as_if_read_alone(
+    prices: list[str], sizes: list[list[str]], bids: bool
+) -> None:
+    """Successive sides of a token, mostly with the same price strings (the reader then
+    takes over the last side's prices, order and grid): each reads as a fresh reader
+    reads it, texts and rank included."""
+    reader = replay._RowReader()
+    for row in sizes:
+        levels = list(zip(prices, row + ["1"] * len(prices), strict=False))
+        raw = "[" + ",".join(f'["{p}","{s}"]' for p, s in levels) + "]"
+        assert reader.side(raw, ("t", bids)) == replay._RowReader().side(raw, ("t", bids))

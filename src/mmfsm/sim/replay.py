@@ -272,17 +272,16 @@ class _RowReader:
         self.price_head = _Learned(self.prices, _PRICE_DIGITS, PRICE_SCALE, head=True)
         self.size_tail = _Learned(self.sizes, _SIZE_DIGITS, SIZE_SCALE, head=False)
         self.price_rank: dict[str, int] = {}  # index in _GRIDS of the coarsest grid it is on
-        # (token, is_bids) -> (raw side, levels, level texts or None, grid rank)
-        self.previous: dict[tuple[str, bool], tuple[str, Levels, tuple[str, ...] | None, int]] = {}
+        self.previous: dict[tuple[str, bool], _Side] = {}
 
     def side(self, raw: str, key: tuple[str, bool]) -> tuple[Levels, tuple[str, ...] | None, int]:
         """The side's levels, their JSON texts (None unless the side is canonical: best
         first, distinct prices, sizes above 0) and its grid rank."""
         last = self.previous.get(key)
-        if last is not None and last[0] == raw:
-            return last[1], last[2], last[3]
+        if last is not None and last.raw == raw:
+            return last.levels, last.texts, last.rank
         if raw == "[]":
-            self.previous[key] = (raw, (), (), 0)
+            self.previous[key] = _Side(raw, (), (), 0, [], (), (), ordered=True)
             return (), (), 0
         if not (raw.isascii() and raw.startswith('[["') and raw.endswith('"]]')):
             raise _Fallback
@@ -292,26 +291,62 @@ class _RowReader:
         # '[["0.5","205"],["0.49","75"]]' -> ['0.5', '205', '0.49', '75']
         flat = raw[3:-3].replace('"],["', '","').split('","')
         price_texts, size_texts = flat[0::2], flat[1::2]
-        heads = tuple(map(self.price_head.__getitem__, price_texts))  # learns what is new
-        tails = tuple(map(self.size_tail.__getitem__, size_texts))
-        prices = tuple(map(self.prices.__getitem__, price_texts))
+        tails = tuple(map(self.size_tail.__getitem__, size_texts))  # learns what is new
         sizes = tuple(map(self.sizes.__getitem__, size_texts))
+        if last is not None and last.price_texts == price_texts:
+            # The same price strings as the token's side last time (7 sides in 10: sizes
+            # move, levels stay): checked then, and the same ints, heads, order and grid.
+            prices, heads, ordered, rank = last.prices, last.heads, last.ordered, last.rank
+        else:
+            heads = tuple(map(self.price_head.__getitem__, price_texts))  # learns what is new
+            prices = tuple(map(self.prices.__getitem__, price_texts))
+            ordered = all(map(operator.gt if key[1] else operator.lt, prices, prices[1:]))
+            rank = self._rank(price_texts)
         levels = tuple(zip(prices, sizes, strict=True))
-        canonical = min(sizes) > 0 and all(
-            map(operator.gt if key[1] else operator.lt, prices, prices[1:])
+        texts = tuple(map(operator.add, heads, tails)) if ordered and min(sizes) > 0 else None
+        self.previous[key] = _Side(
+            raw, levels, texts, rank, price_texts, prices, heads, ordered=ordered
         )
-        texts = tuple(map(operator.add, heads, tails)) if canonical else None
+        return levels, texts, rank
+
+    def _rank(self, price_texts: list[str]) -> int:
+        """The index in ``_GRIDS`` of the coarsest grid every price is on."""
         try:
-            rank = max(map(self.price_rank.__getitem__, price_texts))
+            return max(map(self.price_rank.__getitem__, price_texts))
         except KeyError:
             for text in price_texts:
                 price = self.prices[text]
                 self.price_rank[text] = (
                     0 if price % _CENT == 0 else (1 if price % _MILLI == 0 else 2)
                 )
-            rank = max(map(self.price_rank.__getitem__, price_texts))
-        self.previous[key] = (raw, levels, texts, rank)
-        return levels, texts, rank
+            return max(map(self.price_rank.__getitem__, price_texts))
+
+
+class _Side:
+    """A token's side as the reader last read it: what it returned, and what the next
+    side with the same price strings can take over (``_RowReader.side``)."""
+
+    __slots__ = ("heads", "levels", "ordered", "price_texts", "prices", "rank", "raw", "texts")
+
+    def __init__(
+        self,
+        raw: str,
+        levels: Levels,
+        texts: tuple[str, ...] | None,
+        rank: int,
+        price_texts: list[str],
+        prices: tuple[int, ...],
+        heads: tuple[str, ...],
+        *,
+        ordered: bool,
+    ) -> None:
+        self.raw, self.levels, self.texts, self.rank = raw, levels, texts, rank
+        self.price_texts, self.prices, self.heads, self.ordered = (
+            price_texts,
+            prices,
+            heads,
+            ordered,
+        )
 
 
 def _read_books(path: Path, keep: set[str], *, fast: bool = True) -> Iterator[RecordedBook]:
