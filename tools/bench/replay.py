@@ -97,17 +97,23 @@ def read_floor() -> dict[str, Any]:
     }
 
 
+_clock = time.perf_counter
+_engine_step = Engine.step
+
+
 class _TimedEngine(Engine):
-    """The Engine, adding up the wall time of its steps (two clock reads a step)."""
+    """The Engine, adding up the wall time of its steps (two clock reads a step, and the
+    Engine's step called directly, not through ``super()``: what the timing itself costs
+    lands in the loop's figure, so it is kept small)."""
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self.step_s = 0.0
 
     def step(self, event: Event) -> Step:
-        started = time.perf_counter()
-        out = super().step(event)
-        self.step_s += time.perf_counter() - started
+        started = _clock()
+        out = _engine_step(self, event)
+        self.step_s += _clock() - started
         return out
 
 
