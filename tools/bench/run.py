@@ -92,6 +92,14 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"{us['parse']:.1f} / {us['loop_and_venue']:.1f} / {us['engine']:.1f} / "
                 f"{us['audit']:.1f} ({us['all_but_engine']:.1f})",
                 f"Engine alone {r['baseline']['us_per_book_event']:.1f}", "-"))
+            floor = r.get("read_floor")
+            if floor and x.get("parse_us_per_row") is not None:
+                f = floor["us_per_row"]
+                out.append((
+                    "  us/row: parse vs read floor (gunzip + lines / json.loads of each line)",
+                    f"{x['parse_us_per_row']:.1f} vs {f['gunzip_and_lines']:.1f} / "
+                    f"{f['json_loads']:.1f}",
+                    "-", "-"))
         ref = r["reference"]
         out.append((
             "reference (measured elsewhere, not in this run): nautilus_trader",

@@ -25,6 +25,7 @@ the time it learns things, as it would be live.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -72,12 +73,13 @@ class Delivery:
 class Wire:
     """Schedules messages through their channel's delay, keeping each channel in order."""
 
-    __slots__ = ("_delays", "_last", "model", "rng", "sched")
+    __slots__ = ("_below", "_delays", "_last", "model", "rng", "sched")
 
     def __init__(self, sched: Scheduler, model: LatencyModel, seed: int) -> None:
         self.sched = sched
         self.model = model
         self.rng = random.Random(f"wire-{seed}")
+        self._below: Callable[[int], int] = self.rng._randbelow  # type: ignore[attr-defined]
         self._last: dict[str, int] = {}
         self._delays = {
             "responses": model.response_ms,
@@ -87,7 +89,14 @@ class Wire:
         }
 
     def _arrival(self, channel: str, now: int, delay: tuple[int, int]) -> int:
-        at = max(now + self.rng.randint(*delay), self._last.get(channel, now))
+        # ``randint(lo, hi)`` is ``lo + _randbelow(hi - lo + 1)`` (``randrange``'s path
+        # for a step of 1, after checking its arguments, which ``_range`` did already):
+        # the same draws from the same generator, without two layers of checks a message.
+        lo, hi = delay
+        at = now + lo + self._below(hi - lo + 1)
+        last = self._last.get(channel, now)
+        if last > at:
+            at = last
         self._last[channel] = at
         return at
 
@@ -119,4 +128,5 @@ class Wire:
 
     def confirm_delay(self) -> int:
         """How long a matched trade takes to be mined (CONFIRMED) or to fail."""
-        return self.rng.randint(*self.model.confirm_ms)
+        lo, hi = self.model.confirm_ms
+        return lo + self._below(hi - lo + 1)  # ``randint(lo, hi)``, as in ``_arrival``

@@ -208,12 +208,15 @@ class _Run:
         deliver, progress = self._deliver, self.progress
         checks = self.checks
         deliver_kind, venue_kind = Kind.DELIVER, Kind.VENUE
-        while len(sched):
-            t = sched.peek_time()
-            if t is None or t > horizon:
-                break
-            time_ms, _, kind, payload = sched.pop_entry()
-            col.advance(time_ms)
+        pop_due, advance = sched.pop_due, col.advance
+        # The collector's clock: ``advance`` at the time it is already at does nothing
+        # (no time to credit), so it is called only when the time moves on.
+        at = self.setup.start_ms
+        while (entry := pop_due(horizon)) is not None:
+            time_ms, _, kind, payload = entry
+            if time_ms != at:
+                advance(time_ms)
+                at = time_ms
             if kind is deliver_kind:
                 deliver(time_ms, payload)
             elif kind is venue_kind:

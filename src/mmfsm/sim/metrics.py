@@ -212,13 +212,14 @@ class Collector:
         vm = venue.markets[market]
         bids = [o.yes_price for o in vm.orders.values() if o.is_bid]
         asks = [o.yes_price for o in vm.orders.values() if not o.is_bid]
-        pnl = vm.total_pnl()
+        bid, ask = vm.crowd.best_bid, vm.crowd.best_ask  # once, for the mark and the sample
+        pnl = vm.total_pnl(vm.mark_at(bid, ask))
         self._pnl_by_market[market] = pnl
         self.samples.setdefault(market, []).append(
             Sample(
                 t=now,
-                bid=vm.crowd.best_bid,
-                ask=vm.crowd.best_ask,
+                bid=bid,
+                ask=ask,
                 our_bid=max(bids, default=None),
                 our_ask=min(asks, default=None),
                 delta=vm.ledger.delta,

@@ -182,14 +182,16 @@ class _LevelParser:
         return tuple(out)
 
 
-# A row as the recorder writes it, every price and size a plain decimal string; any
-# other line (other key order, escapes, numbers as JSON numbers) is read by json.
-_NUM = r"[0-9]+(?:\.[0-9]+)?"
-_SIDE = rf'\[(?:\["{_NUM}","{_NUM}"\](?:,\["{_NUM}","{_NUM}"\])*)?\]'
-_ROW = re.compile(
-    r'\{"market":"(0x[0-9a-f]+)","outcome":"(UP|DOWN)","ts_ms":([0-9]{1,18}),'
-    rf'"bids":({_SIDE}),"asks":({_SIDE})\}}'
+# A row as the recorder writes it: this head, then ``<side>,"asks":<side>}``, each side
+# ``[]`` or ``[["price","size"],...]``, every price and size a plain decimal (``_NUM``).
+# Any other line (other key order, spaces, escapes, numbers as JSON numbers) is read by
+# json. (The full-row regex this replaces cost some 10-15 us a row on its own.)
+_HEAD = re.compile(
+    r'\{"market":"(0x[0-9a-f]+)","outcome":"(UP|DOWN)","ts_ms":([0-9]{1,18}),"bids":'
 )
+_ASKS = ',"asks":'
+_NUM = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_DIGITS = b"0123456789."
 _PRICE_DIGITS = len(str(PRICE_SCALE)) - 1
 _SIZE_DIGITS = len(str(SIZE_SCALE)) - 1
 assert 10**_PRICE_DIGITS == PRICE_SCALE
@@ -203,9 +205,11 @@ class _Fallback(Exception):
 
 
 def _units(text: str, digits: int, scale: int) -> int:
-    """``parse_price``/``parse_size`` of a plain decimal (``12``, ``0.49``, as ``_NUM``
-    matched it): the digits after the point, trailing zeros aside, must fit the scale, as
-    ``Decimal`` would require; anything else is the general reader's to accept or name."""
+    """``parse_price``/``parse_size`` of a plain decimal (``12``, ``0.49``: ``_NUM``): the
+    digits after the point, trailing zeros aside, must fit the scale, as ``Decimal`` would
+    require; anything else is the general reader's to accept or name."""
+    if _NUM.fullmatch(text) is None:
+        raise _Fallback
     whole, _, frac = text.partition(".")
     frac = frac.rstrip("0")
     if len(frac) > digits:
@@ -213,10 +217,25 @@ def _units(text: str, digits: int, scale: int) -> int:
     return int(whole) * scale + (int(frac.ljust(digits, "0")) if frac else 0)
 
 
+class _Skeletons(dict[int, bytes]):
+    """A well-formed side of n levels with its digits and points taken out, by length:
+    ``[["",""]`` + ``,["",""]`` * (n - 1) + ``]``, 8n + 1 bytes (``b""`` for a length no
+    side of levels has)."""
+
+    def __missing__(self, length: int) -> bytes:
+        n, rest = divmod(length - 1, 8)
+        out = self[length] = b"[" + b",".join([b'["",""]'] * n) + b"]" if n and not rest else b""
+        return out
+
+
+_SKELETON = _Skeletons()
+
+
 class _Learned(dict[str, str]):
     """A price's or size's string -> a level's JSON head (``[4900,``) or tail (``205000000]``),
     worked out on first sight (``__missing__``, called from C by the lookups below), so a
-    side is looked up in one pass whether its numbers are known or not."""
+    side is looked up in one pass whether its numbers are known or not. Only a text that
+    is a plain decimal (``_NUM``) gets in, so being in ``units`` vouches for a text."""
 
     __slots__ = ("digits", "head", "scale", "units")
 
@@ -233,79 +252,131 @@ class _Learned(dict[str, str]):
 
 
 class _RowReader:
-    """Reads rows without a JSON tree. ``_ROW`` matches and checks a whole row (every
-    price and size a quoted plain decimal), so a side's numbers are its text between the
-    quotes, prices and sizes alternately, and each distinct price or size string is
-    converted once. A side identical to the same token's previous one is the previous
-    side's very tuple, so whoever compares books (the Engine, the venue, the audit
-    writer) can stop at ``is``. Anything unexpected raises ``_Fallback``: the row is then
-    read by ``json`` and ``_LevelParser`` exactly as before, errors included."""
+    """Reads rows without a JSON tree. A side is well formed when, its digits and points
+    taken out, what is left is a side's skeleton (``_Skeletons``: the brackets, quotes and
+    commas of n levels, nothing else); its numbers are then its texts between the quotes,
+    prices and sizes alternately, each a plain decimal once ``_Learned`` let it in: the
+    very rows and values of the full-row regex this replaces. Each distinct price or size
+    string is converted once. A side identical to the same token's previous one is the
+    previous side's very tuple, so whoever compares books (the Engine, the venue, the
+    audit writer) can stop at ``is``. Anything unexpected raises ``_Fallback``: the row is
+    then read by ``json`` and ``_LevelParser`` exactly as before, errors included."""
 
     __slots__ = ("previous", "price_head", "price_rank", "prices", "size_tail", "sizes")
 
-    def __init__(self, parse: _LevelParser) -> None:
-        self.prices = parse.prices  # shared with the general reader: same strings, same ints
-        self.sizes = parse.sizes
+    def __init__(self) -> None:
+        # Its own tables, never the general reader's: those may hold texts (``5.``, JSON
+        # numbers) that this reader must not accept.
+        self.prices: dict[str, int] = {}
+        self.sizes: dict[str, int] = {}
         self.price_head = _Learned(self.prices, _PRICE_DIGITS, PRICE_SCALE, head=True)
         self.size_tail = _Learned(self.sizes, _SIZE_DIGITS, SIZE_SCALE, head=False)
         self.price_rank: dict[str, int] = {}  # index in _GRIDS of the coarsest grid it is on
-        # (token, is_bids) -> (raw side, levels, level texts or None, grid rank)
-        self.previous: dict[
-            tuple[str, bool], tuple[str, Levels, tuple[str, ...] | None, int]
-        ] = {}
+        self.previous: dict[tuple[str, bool], _Side] = {}
 
     def side(self, raw: str, key: tuple[str, bool]) -> tuple[Levels, tuple[str, ...] | None, int]:
         """The side's levels, their JSON texts (None unless the side is canonical: best
         first, distinct prices, sizes above 0) and its grid rank."""
         last = self.previous.get(key)
-        if last is not None and last[0] == raw:
-            return last[1], last[2], last[3]
+        if last is not None and last.raw == raw:
+            return last.levels, last.texts, last.rank
         if raw == "[]":
-            self.previous[key] = (raw, (), (), 0)
+            self.previous[key] = _Side(raw, (), (), 0, [], (), (), ordered=True)
             return (), (), 0
+        if not (raw.isascii() and raw.startswith('[["') and raw.endswith('"]]')):
+            raise _Fallback
+        skeleton = raw.encode("ascii").translate(None, _DIGITS)
+        if skeleton != _SKELETON[len(skeleton)]:
+            raise _Fallback
         # '[["0.5","205"],["0.49","75"]]' -> ['0.5', '205', '0.49', '75']
         flat = raw[3:-3].replace('"],["', '","').split('","')
         price_texts, size_texts = flat[0::2], flat[1::2]
-        heads = tuple(map(self.price_head.__getitem__, price_texts))  # learns what is new
-        tails = tuple(map(self.size_tail.__getitem__, size_texts))
-        prices = tuple(map(self.prices.__getitem__, price_texts))
+        tails = tuple(map(self.size_tail.__getitem__, size_texts))  # learns what is new
         sizes = tuple(map(self.sizes.__getitem__, size_texts))
+        if last is not None and last.price_texts == price_texts:
+            # The same price strings as the token's side last time (7 sides in 10: sizes
+            # move, levels stay): checked then, and the same ints, heads, order and grid.
+            prices, heads, ordered, rank = last.prices, last.heads, last.ordered, last.rank
+        else:
+            heads = tuple(map(self.price_head.__getitem__, price_texts))  # learns what is new
+            prices = tuple(map(self.prices.__getitem__, price_texts))
+            ordered = all(map(operator.gt if key[1] else operator.lt, prices, prices[1:]))
+            rank = self._rank(price_texts)
         levels = tuple(zip(prices, sizes, strict=True))
-        canonical = min(sizes) > 0 and all(
-            map(operator.gt if key[1] else operator.lt, prices, prices[1:])
+        texts = tuple(map(operator.add, heads, tails)) if ordered and min(sizes) > 0 else None
+        self.previous[key] = _Side(
+            raw, levels, texts, rank, price_texts, prices, heads, ordered=ordered
         )
-        texts = tuple(map(operator.add, heads, tails)) if canonical else None
+        return levels, texts, rank
+
+    def _rank(self, price_texts: list[str]) -> int:
+        """The index in ``_GRIDS`` of the coarsest grid every price is on."""
         try:
-            rank = max(map(self.price_rank.__getitem__, price_texts))
+            return max(map(self.price_rank.__getitem__, price_texts))
         except KeyError:
             for text in price_texts:
                 price = self.prices[text]
                 self.price_rank[text] = (
                     0 if price % _CENT == 0 else (1 if price % _MILLI == 0 else 2)
                 )
-            rank = max(map(self.price_rank.__getitem__, price_texts))
-        self.previous[key] = (raw, levels, texts, rank)
-        return levels, texts, rank
+            return max(map(self.price_rank.__getitem__, price_texts))
 
 
-def _read_books(path: Path, keep: set[str]) -> Iterator[RecordedBook]:
+class _Side:
+    """A token's side as the reader last read it: what it returned, and what the next
+    side with the same price strings can take over (``_RowReader.side``)."""
+
+    __slots__ = ("heads", "levels", "ordered", "price_texts", "prices", "rank", "raw", "texts")
+
+    def __init__(
+        self,
+        raw: str,
+        levels: Levels,
+        texts: tuple[str, ...] | None,
+        rank: int,
+        price_texts: list[str],
+        prices: tuple[int, ...],
+        heads: tuple[str, ...],
+        *,
+        ordered: bool,
+    ) -> None:
+        self.raw, self.levels, self.texts, self.rank = raw, levels, texts, rank
+        self.price_texts, self.prices, self.heads, self.ordered = (
+            price_texts,
+            prices,
+            heads,
+            ordered,
+        )
+
+
+def _read_books(path: Path, keep: set[str], *, fast: bool = True) -> Iterator[RecordedBook]:
+    """The rows of ``keep``'s markets; ``fast`` False reads every row the general way
+    (json and ``_LevelParser``), for the tests that compare the two readers."""
     parse = _LevelParser()
-    fast = _RowReader(parse)
+    reader = _RowReader()
+    head = _HEAD.match if fast else _no_match
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         for line in fh:
-            m = _ROW.fullmatch(line.rstrip("\n"))
+            m = head(line)
             if m is not None:
-                market, outcome, ts, raw_bids, raw_asks = m.groups()
-                if market not in keep:
-                    continue
+                market, outcome, ts = m.groups()
+                # Lines come in universal-newline mode: the row is the line up to its
+                # final "\n", if any, and ends with "}" or is not the recorder's.
+                end = -2 if line.endswith("}\n") else -1 if line.endswith("}") else 0
+                split = line.find(_ASKS, m.end())
                 token = f"{market}:{outcome}"
                 try:
-                    bids, bids_text, bids_rank = fast.side(raw_bids, (token, True))
-                    asks, asks_text, asks_rank = fast.side(raw_asks, (token, False))
+                    if not end or split < 0:
+                        raise _Fallback
+                    bids, bids_text, bids_rank = reader.side(line[m.end() : split], (token, True))
+                    raw_asks = line[split + len(_ASKS) : end]
+                    asks, asks_text, asks_rank = reader.side(raw_asks, (token, False))
                 except _Fallback:
                     pass
                 else:
+                    if market not in keep:
+                        continue
                     yield RecordedBook(
                         ts_ms=int(ts),
                         market=market,
@@ -330,6 +401,10 @@ def _read_books(path: Path, keep: set[str]) -> Iterator[RecordedBook]:
                 bids=parse(row["bids"], market=row["market"], token=token, side_name="bids"),
                 asks=parse(row["asks"], market=row["market"], token=token, side_name="asks"),
             )
+
+
+def _no_match(_line: str) -> None:
+    return None
 
 
 def row_tick(book: RecordedBook) -> TickSize:
@@ -369,7 +444,7 @@ class ReplayFeed:
         them one by one, see ``Scheduler.preload``)."""
         row, resolve, call = self._row, self._resolve, Kind.CALL
         items: list[tuple[int, Kind, Any]] = [
-            (book.ts_ms, call, partial(row, book=book)) for book in self.recording.books
+            (book.ts_ms, call, partial(row, book)) for book in self.recording.books
         ]
         items += [(m.end_ms, call, partial(resolve, m=m)) for m in self.recording.markets]
         self.sched.preload(items)
@@ -380,7 +455,9 @@ class ReplayFeed:
             tokens = self._token_ids[m.market] = (f"{m.slug}-up", f"{m.slug}-down")
         return tokens
 
-    def _row(self, now: int, book: RecordedBook) -> None:
+    def _row(self, book: RecordedBook, now: int) -> None:
+        """One recorded row at its time (the book first: the scheduler's ``partial`` is
+        then positional, cheaper to make and to call than one with a keyword)."""
         m = self.by_id[book.market]
         if now >= m.end_ms:
             return

@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
+import operator
 from typing import Any
 
 from attrs import frozen
@@ -43,6 +44,7 @@ class Item:
 
 
 _Entry = tuple[int, int, Kind, Any]  # (time_ms, seq, kind, payload)
+_TIME = operator.itemgetter(0)
 
 
 class Scheduler:
@@ -80,7 +82,10 @@ class Scheduler:
         self._seq += len(items)
         rest = self._stream[self._next :]
         if rest or any(a[0] > b[0] for a, b in itertools.pairwise(entries)):
-            entries = sorted(rest + entries, key=lambda e: (e[0], e[1]))
+            # By time alone, stably: ``rest`` is in (time, seq) order and every new entry
+            # comes after it in seq order, so among equal times the input is in seq order
+            # already, and the result is the (time, seq) order, without a key tuple each.
+            entries = sorted(rest + entries, key=_TIME)
         self._stream = entries
         self._next = 0
 
@@ -92,6 +97,26 @@ class Scheduler:
             self._next = i + 1
         else:
             entry = heapq.heappop(heap)
+        self.now_ms = entry[0]
+        return entry
+
+    def pop_due(self, horizon: int) -> _Entry | None:
+        """The next entry if there is one due at or before ``horizon`` (None otherwise, and
+        nothing is taken): ``peek_time`` and ``pop_entry`` in one call, for the loop."""
+        heap, stream, i = self._heap, self._stream, self._next
+        if i < len(stream):
+            entry = stream[i]
+            if not heap or entry < heap[0]:
+                if entry[0] > horizon:
+                    return None
+                self._next = i + 1
+                self.now_ms = entry[0]
+                return entry
+        elif not heap:
+            return None
+        if heap[0][0] > horizon:
+            return None
+        entry = heapq.heappop(heap)
         self.now_ms = entry[0]
         return entry
 

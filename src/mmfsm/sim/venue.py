@@ -143,16 +143,22 @@ class VenueMarket:
         return merged[0]
 
     def mark(self) -> int | None:
+        return self.mark_at(self.crowd.best_bid, self.crowd.best_ask)
+
+    def mark_at(self, bid: int | None, ask: int | None) -> int | None:
+        """``mark`` given the crowd's best bid and ask, for a caller that has them already:
+        the payout once resolved, else the crowd's mid (``CrowdBook.mid``), else the last."""
         if self.payout is not None:
             return self.payout
-        mid = self.crowd.mid()
-        if mid is not None:
-            self.last_mark = mid
+        if bid is not None and ask is not None:
+            self.last_mark = (bid + ask) // 2
         return self.last_mark
 
-    def total_pnl(self) -> int:
-        """Realized plus open P&L at the mark (or the payout once resolved), money units."""
-        mark = self.mark()
+    def total_pnl(self, mark: int | None = None) -> int:
+        """Realized plus open P&L at the mark (or the payout once resolved), money units;
+        ``mark``, if given, is what ``mark()`` returns now."""
+        if mark is None:
+            mark = self.mark()
         return self.ledger.realized + (self.ledger.unrealized(mark) if mark is not None else 0)
 
     def resting_delta(self) -> tuple[int, int]:
@@ -630,14 +636,6 @@ class Venue:
         vm.payout = payout
 
 
-def _neg_price(level: tuple[int, int]) -> int:
-    return -level[0]
-
-
-def _price(level: tuple[int, int]) -> int:
-    return level[0]
-
-
 def _merged(
     levels: Levels, texts: tuple[str, ...], own: dict[int, int], *, bids: bool
 ) -> tuple[Levels, str] | None:
@@ -649,11 +647,20 @@ def _merged(
         return levels, "[" + ",".join(texts) + "]"
     out = list(levels)
     text = list(texts)
-    key = _neg_price if bids else _price
     for price, size in own.items():
         if size <= 0:
             return None
-        i = bisect.bisect_left(out, -price if bids else price, key=key)
+        # The first level at or beyond our price, best first (what ``bisect_left`` keyed
+        # by price, or minus price for bids, finds in a side with distinct prices). Asks
+        # ascend: (price,) sorts before every (price, size) and after every lower price,
+        # so a plain bisect on the levels finds it without a key call a probe. Bids
+        # descend: a walk from the top, where our bid almost always is.
+        if bids:
+            i, n = 0, len(out)
+            while i < n and out[i][0] > price:
+                i += 1
+        else:
+            i = bisect.bisect_left(out, (price,))
         if i < len(out) and out[i][0] == price:
             size += out[i][1]
             out[i] = (price, size)
