@@ -39,9 +39,14 @@ __all__ = [
     "NOTE_KINDS",
     "STEP_KINDS",
     "AuditRecord",
+    "Row",
     "chain_hash",
+    "chain_rows",
     "record_hash",
 ]
+
+Row = tuple[int, int, str, int, int, str, str, str, str]
+"""(seq, step, kind, ts_ms, wall_ms, config_hash, body, prev_hash, hash), as stored."""
 
 GENESIS_PREV = "0" * 64
 """``prev_hash`` of record 1."""
@@ -114,6 +119,56 @@ def record_hash(
             ensure_ascii=True,
         )
     return _sha256(canonical.encode("ascii")).hexdigest()
+
+
+def chain_rows(
+    seq: int,
+    ts_ms: int,
+    wall_ms: int,
+    parts: list[tuple[str, str, str]],
+    prev_hash: str,
+) -> list[Row]:
+    """The rows of one step (or one note): ``parts`` as (kind, config_hash, body), numbered
+    from ``seq``, every one in step ``seq``, chained from ``prev_hash``.
+
+    The writer's hot path, so it builds each hashed text itself rather than calling
+    ``record_hash`` per record; the text is the same, byte for byte:
+
+    * the checks ``record_hash`` makes per record are made once here for what the records
+      of a step share (``seq`` and ``wall_ms`` are the writer's own ints, ``ts_ms`` is the
+      event's), and per record for what is not (kind, config hash, body): anything but
+      a plain int or str goes to ``record_hash``, which takes its generic path;
+    * ``"%s" % digest`` is ``_quote(digest)`` for a digest made here: a hex digest has no
+      character that JSON escapes. The first ``prev_hash`` comes from the caller (the head
+      read from the file) and is quoted as any other string.
+    """
+    rows: list[Row] = []
+    step = seq
+    prev = prev_hash
+    plain = type(seq) is int and type(ts_ms) is int and type(wall_ms) is int
+    shared = f",{step}," if plain else ""
+    times = f",{ts_ms},{wall_ms}," if plain else ""
+    quoted_prev = _quote(prev) if type(prev) is str else None
+    for kind, config_hash, body in parts:
+        if (
+            plain
+            and quoted_prev is not None
+            and type(kind) is str
+            and type(config_hash) is str
+            and type(body) is str
+        ):
+            canonical = (
+                f"{_TAG},{seq}{shared}{_quote(kind)}{times}"
+                f"{_quote(config_hash)},{_quote(body)},{quoted_prev}]"
+            )
+            digest = _sha256(canonical.encode("ascii")).hexdigest()
+        else:
+            digest = record_hash(seq, step, kind, ts_ms, wall_ms, config_hash, body, prev)
+        rows.append((seq, step, kind, ts_ms, wall_ms, config_hash, body, prev, digest))
+        prev = digest
+        quoted_prev = f'"{digest}"'
+        seq += 1
+    return rows
 
 
 @frozen(kw_only=True)

@@ -24,6 +24,10 @@ from __future__ import annotations
 import enum
 import itertools
 import json
+import keyword
+import types
+import typing
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -122,6 +126,90 @@ def _flat(obj: object, cls: type[Any]) -> str | None:
     return "{" + ",".join(out) + "}"
 
 
+# Classes whose every field is declared int, str, bool, a str-valued Enum, or one of those
+# or None (acks, cancels, clock ticks, places, logs: most records) get an encoder written
+# for them, once, at import: ``_flat`` unrolled, the keys already in order, one f-string.
+# Each field's value is checked against its declaration first, exactly (``type(v) is
+# int``: a bool or an IntEnum in an int field is not an int here); a value that is anything
+# else makes the encoder return None and ``_flat`` (then the generic encoder) write it.
+# Every piece is what ``_flat`` writes for that value: an int by ``int.__format__``
+# (its ``repr`` for a plain int), a str and an enum's str value by the encoder's own
+# escaper, bools and None as JSON's literals. ``_SOURCE`` keeps the code, for reading.
+_SOURCE: dict[type[Any], str] = {}
+
+
+def _piece(field: str, hint: object, env: dict[str, object]) -> tuple[str, str] | None:
+    """(check, f-string expression) for one field's value, held in local ``v_<field>``;
+    None if the field's declared type is not one of the simple ones."""
+    v = f"v_{field}"
+    optional = False
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        args = typing.get_args(hint)
+        if len(args) != 2 or type(None) not in args:
+            return None
+        hint, optional = next(a for a in args if a is not type(None)), True
+    if hint is int:
+        check, text = f"type({v}) is int", v
+    elif hint is str:
+        check, text = f"type({v}) is str", f"_quote({v})"
+    elif hint is bool:
+        check, text = f"type({v}) is bool", f"_BOOL[{v}]"
+    elif (
+        isinstance(hint, enum.EnumType)
+        and type(hint) is enum.EnumType
+        and all(type(member.value) is str for member in list[enum.Enum](hint))
+    ):
+        env[f"_E_{field}"] = hint
+        check, text = f"type({v}) is _E_{field}", f"_quote({v}._value_)"
+    else:
+        return None
+    if optional:
+        return f"({v} is None or {check})", f"_NULL if {v} is None else {text}"
+    return check, text
+
+
+def _generate(cls: type[Any]) -> Callable[[Any], str | None] | None:
+    """The unrolled encoder of ``cls`` (see above), or None if it cannot have one."""
+    name, fields = _FIELDS[cls]
+    if not name.isidentifier() or any(not f.isidentifier() or keyword.iskeyword(f) for f in fields):
+        return None
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # an annotation that does not resolve: no fast encoder
+        return None
+    env: dict[str, object] = {
+        "_quote": _quote,
+        "_BOOL": {True: "true", False: "false"},
+        "_NULL": "null",
+    }
+    checks, text = [], []
+    for key, field in _SORTED[cls]:
+        if field is None:
+            text.append(key + json.dumps(name))
+            continue
+        piece = _piece(field, hints.get(field), env)
+        if piece is None:
+            return None
+        checks.append(piece[0])
+        text.append(f"{key}{{{piece[1]}}}")
+    source = (
+        f"def _encode_{name}(obj):\n"
+        + "".join(f"    v_{f} = obj.{f}\n" for f in fields)
+        + f"    if not ({' and '.join(checks) or 'True'}):\n"
+        + "        return None\n"
+        + f"    return f'{{{{{','.join(text)}}}}}'\n"
+    )
+    exec(source, env)  # our own text, built from the class's declared fields
+    _SOURCE[cls] = source
+    encoder: Callable[[Any], str | None] = env[f"_encode_{name}"]  # type: ignore[assignment]
+    return encoder
+
+
+_UNROLLED: dict[type[Any], Callable[[Any], str | None]] = {
+    cls: fn for cls in _SORTED if (fn := _generate(cls)) is not None
+}
+
+
 def dumps(obj: object) -> str:
     """``codec.dumps(obj)``, same text."""
     cls = type(obj)
@@ -132,10 +220,16 @@ def dumps(obj: object) -> str:
             text = None
         if text is not None:
             return text
-    elif cls in _SORTED:
-        text = _flat(obj, cls)
-        if text is not None:
-            return text
+    else:
+        unrolled = _UNROLLED.get(cls)
+        if unrolled is not None:
+            text = unrolled(obj)
+            if text is not None:
+                return text
+        if cls in _SORTED:
+            text = _flat(obj, cls)
+            if text is not None:
+                return text
     known = _FIELDS.get(cls)
     if known is None:
         return codec.dumps(obj)
