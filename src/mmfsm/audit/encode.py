@@ -36,11 +36,13 @@ from mmfsm.core import codec
 from mmfsm.core.config import Config, config_to_dict
 from mmfsm.core.events import BookSnapshot
 
-__all__ = ["dumps", "remember_levels"]
+__all__ = ["dumps", "dumps_quoted", "remember_levels"]
 
 _quote = json.encoder.encode_basestring_ascii
 _SIDE_TEXT: dict[int, tuple[object, str]] = {}
 _SIDE_MEMO_MAX = 4_096  # published sides are encoded within a few deliveries
+_NAME_TEXT: dict[str, tuple[str, str]] = {}
+_NAME_MEMO_MAX = 4_096  # markets and tokens: a few per market listed
 
 
 def _default(value: object) -> object:
@@ -80,13 +82,41 @@ def _side(levels: object) -> str:
     return _encode(levels)
 
 
-def _book(e: BookSnapshot) -> str | None:
+def _name(value: str) -> tuple[str, str]:
+    """A market's or token's JSON text, and that text as it sits inside a JSON string
+    (escaped again): they repeat in every book, so each is made once."""
+    known = _NAME_TEXT.get(value)
+    if known is None:
+        if len(_NAME_TEXT) >= _NAME_MEMO_MAX:
+            _NAME_TEXT.clear()
+        text = _quote(value)
+        known = _NAME_TEXT[value] = (text, _quote(text)[1:-1])
+    return known
+
+
+def _book(e: BookSnapshot) -> tuple[str, str | None] | None:
+    """The book's JSON text and, when the sides are plain numbers, that text's own JSON
+    string (``_quote(text)``, which the hash chain needs), written from the same pieces
+    rather than escaped character by character: in ``_quote(text)`` every piece is escaped
+    on its own, and a side's text (ASCII JSON of ints: digits, brackets, commas, minus
+    signs) has nothing to escape, which is checked (``"`` and ``\\`` are all that JSON
+    escapes in ASCII JSON text, which has no control characters)."""
     if type(e.ts_ms) is not int or type(e.market) is not str or type(e.token) is not str:
         return None
-    return (
-        f'{{"asks":{_side(e.asks)},"bids":{_side(e.bids)},"market":{_quote(e.market)},'
-        f'"token":{_quote(e.token)},"ts_ms":{e.ts_ms},"type":"BookSnapshot"}}'
+    asks, bids = _side(e.asks), _side(e.bids)
+    market, market_escaped = _name(e.market)
+    token, token_escaped = _name(e.token)
+    text = (
+        f'{{"asks":{asks},"bids":{bids},"market":{market},'
+        f'"token":{token},"ts_ms":{e.ts_ms},"type":"BookSnapshot"}}'
     )
+    if '"' in asks or "\\" in asks or '"' in bids or "\\" in bids:
+        return text, None
+    quoted = (
+        f'"{{\\"asks\\":{asks},\\"bids\\":{bids},\\"market\\":{market_escaped},'
+        f'\\"token\\":{token_escaped},\\"ts_ms\\":{e.ts_ms},\\"type\\":\\"BookSnapshot\\"}}"'
+    )
+    return text, quoted
 
 
 # Class -> its keys in sorted order, each as ('"key":', field name or None for "type").
@@ -212,32 +242,38 @@ _UNROLLED: dict[type[Any], Callable[[Any], str | None]] = {
 
 def dumps(obj: object) -> str:
     """``codec.dumps(obj)``, same text."""
+    return dumps_quoted(obj)[0]
+
+
+def dumps_quoted(obj: object) -> tuple[str, str | None]:
+    """``codec.dumps(obj)``, and that text's JSON string (``_quote``) when it came for free
+    (a book's), else None."""
     cls = type(obj)
     if cls is BookSnapshot:
         try:
-            text = _book(obj)  # type: ignore[arg-type]
+            pair = _book(obj)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            text = None
-        if text is not None:
-            return text
+            pair = None
+        if pair is not None:
+            return pair
     else:
         unrolled = _UNROLLED.get(cls)
         if unrolled is not None:
             text = unrolled(obj)
             if text is not None:
-                return text
+                return text, None
         if cls in _SORTED:
             text = _flat(obj, cls)
             if text is not None:
-                return text
+                return text, None
     known = _FIELDS.get(cls)
     if known is None:
-        return codec.dumps(obj)
+        return codec.dumps(obj), None
     name, fields = known
     out: dict[str, object] = {"type": name}
     for f in fields:
         out[f] = getattr(obj, f)
     try:
-        return _encode(out)
+        return _encode(out), None
     except (TypeError, ValueError):
-        return codec.dumps(obj)  # the codec's error (or, if it can after all, its text)
+        return codec.dumps(obj), None  # the codec's error (or, if it can after all, its text)

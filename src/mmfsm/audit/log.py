@@ -64,7 +64,7 @@ from pathlib import Path
 from attrs import define
 
 from mmfsm.audit.chain import GENESIS_PREV, Row, chain_rows
-from mmfsm.audit.encode import dumps
+from mmfsm.audit.encode import dumps, dumps_quoted
 from mmfsm.audit.store import SCHEMA, SCHEMA_VERSION, AuditError, read_head
 from mmfsm.core import codec
 from mmfsm.core.commands import Alert, Cancel, CancelAll, Place
@@ -250,11 +250,13 @@ class AuditLog:
         self._check()
         now = self._clock()
         try:
-            parts = [("event", before, dumps(event))]
+            parts: list[tuple[str, str, str, str | None]] = [
+                ("event", before, *dumps_quoted(event))
+            ]
             for t in step.transitions:
-                parts.append(("transition", t.config_hash, dumps(t)))
+                parts.append(("transition", t.config_hash, dumps(t), None))
             for command in step.commands:
-                parts.append(("command", after, dumps(command)))
+                parts.append(("command", after, dumps(command), None))
             self._stage_parts(parts, event.ts_ms, now)
         except BaseException as exc:
             # The Engine has taken a step the log cannot hold: nothing may follow it.
@@ -339,26 +341,30 @@ class AuditLog:
 
     def _stage(self, kind: str, ts_ms: int, config_hash: str, body: str) -> int:
         """Stage one record outside any step (its own step); returns its seq."""
-        return self._stage_parts([(kind, config_hash, body)], ts_ms, self._clock())
+        return self._stage_parts([(kind, config_hash, body, None)], ts_ms, self._clock())
 
-    def _stage_parts(self, parts: list[tuple[str, str, str]], ts_ms: int, now: float) -> int:
-        """Stage one step's records, (kind, config hash, body) each, the first opening the
-        step; all get the one wall time ``now``. Returns the first one's seq."""
+    def _stage_parts(
+        self, parts: list[tuple[str, str, str, str | None]], ts_ms: int, now: float
+    ) -> int:
+        """Stage one step's records, (kind, config hash, body, the body's JSON string if
+        known) each, the first opening the step; all get the one wall time ``now``.
+        Returns the first one's seq."""
         if self._scrub is not None:
-            parts = [(kind, config_hash, self._scrubbed(body)) for kind, config_hash, body in parts]
+            parts = [self._scrubbed(part) for part in parts]
         pending = self._pending
         seq = self.head_seq + len(pending) + 1
         prev = pending[-1][8] if pending else self.head_hash
         pending.extend(chain_rows(seq, ts_ms, int(now * 1000), parts, prev))
         return seq
 
-    def _scrubbed(self, body: str) -> str:
+    def _scrubbed(self, part: tuple[str, str, str, str | None]) -> tuple[str, str, str, str | None]:
         assert self._scrub is not None
+        kind, config_hash, body, _ = part
         clean = self._scrub(body)
         if clean == body:
-            return body
+            return part
         self.stats.redactions += 1
-        return clean
+        return kind, config_hash, clean, None  # the body's JSON string is the scrubbed one's
 
     def _commit(self, *, durable: bool, snapshot: tuple[int, int, bytes] | None = None) -> None:
         rows = self._pending
