@@ -14,9 +14,17 @@ the chain and compared by ``audit replay``:
 * the encoder object is built once, with the codec's settings (sorted keys, no spaces,
   ASCII).
 
+Faster still, for the records nearly every step writes (see each for why it is the same
+text): a book is written from the texts of its sides (``remember_levels``) together with
+the JSON string of that text, which the hash chain needs and which would otherwise be
+escaped character by character (``dumps_quoted``); a class whose fields are all plain
+(ints, strs, bools, str-valued enums, or None) has an encoder generated for it at import,
+one f-string with its keys in order (``_UNROLLED``), with ``_flat`` behind it.
+
 Anything this module does not know (a class the codec cannot encode either) goes to
-``codec.dumps``, so errors are the codec's own. ``tests/audit/test_audit_encode.py``
-checks equality against ``codec.dumps`` on generated and simulated values.
+``codec.dumps``, so errors are the codec's own. ``tests/audit/test_audit_encode.py`` and
+``tests/audit/test_audit_fast_paths.py`` check equality against ``codec.dumps`` (and the
+escaper) on generated and simulated values.
 """
 
 from __future__ import annotations
