@@ -248,8 +248,8 @@ class AuditLog:
     def record(self, event: Event, step: Step, *, before: str, after: str) -> bool:
         """Append one step; commit now if it must be durable. True if committed."""
         self._check()
-        now = self._clock()
         try:
+            now = self._clock()  # one wall time for the step's records, and the batch timer
             parts: list[tuple[str, str, str, str | None]] = [
                 ("event", before, *dumps_quoted(event))
             ]
