@@ -39,9 +39,14 @@ __all__ = [
     "NOTE_KINDS",
     "STEP_KINDS",
     "AuditRecord",
+    "Row",
     "chain_hash",
+    "chain_rows",
     "record_hash",
 ]
+
+Row = tuple[int, int, str, int, int, str, str, str, str]
+"""(seq, step, kind, ts_ms, wall_ms, config_hash, body, prev_hash, hash), as stored."""
 
 GENESIS_PREV = "0" * 64
 """``prev_hash`` of record 1."""
@@ -114,6 +119,72 @@ def record_hash(
             ensure_ascii=True,
         )
     return _sha256(canonical.encode("ascii")).hexdigest()
+
+
+_QUOTED_HASHES: dict[str, str] = {}  # config hash -> its JSON text: a few per run
+
+
+def _quoted_hash(value: str) -> str:
+    known = _QUOTED_HASHES.get(value)
+    if known is None:
+        if len(_QUOTED_HASHES) >= 256:
+            _QUOTED_HASHES.clear()
+        known = _QUOTED_HASHES[value] = _quote(value)
+    return known
+
+
+def chain_rows(
+    seq: int,
+    ts_ms: int,
+    wall_ms: int,
+    parts: list[tuple[str, str, str, str | None]],
+    prev_hash: str,
+) -> list[Row]:
+    """The rows of one step (or one note), numbered from ``seq``, every one in step
+    ``seq``, chained from ``prev_hash``. ``parts`` are (kind, config_hash, body, quoted)
+    with ``quoted`` either None or what the caller vouches is ``_quote(body)``, the
+    body's JSON string (the encoder writes a book's from its pieces, for less than it
+    costs to escape the text).
+
+    The writer's hot path, so it builds each hashed text itself rather than calling
+    ``record_hash`` per record; the text is the same, byte for byte:
+
+    * the checks ``record_hash`` makes per record are made once here for what the records
+      of a step share (``seq``, ``ts_ms``, ``wall_ms``), and per record for what they do
+      not (kind, config hash, body): anything but a plain int or str goes to
+      ``record_hash``, which takes its generic path;
+    * a JSON string is the same text whoever escaped it: a config hash's is looked up
+      (equal strs have equal escapes), a digest made here is put in quotes (a hex digest
+      has nothing to escape), the first ``prev_hash`` (the head read from the file) is
+      escaped as any other string.
+    """
+    rows: list[Row] = []
+    step = seq
+    prev = prev_hash
+    plain = type(seq) is int and type(ts_ms) is int and type(wall_ms) is int
+    shared = f",{step}," if plain else ""
+    times = f",{ts_ms},{wall_ms}," if plain else ""
+    quoted_prev = _quote(prev) if type(prev) is str else None
+    for kind, config_hash, body, quoted_body in parts:
+        if (
+            plain
+            and quoted_prev is not None
+            and type(kind) is str
+            and type(config_hash) is str
+            and type(body) is str
+        ):
+            canonical = (
+                f"{_TAG},{seq}{shared}{_quote(kind)}{times}{_quoted_hash(config_hash)},"
+                f"{_quote(body) if quoted_body is None else quoted_body},{quoted_prev}]"
+            )
+            digest = _sha256(canonical.encode("ascii")).hexdigest()
+        else:
+            digest = record_hash(seq, step, kind, ts_ms, wall_ms, config_hash, body, prev)
+        rows.append((seq, step, kind, ts_ms, wall_ms, config_hash, body, prev, digest))
+        prev = digest
+        quoted_prev = f'"{digest}"'
+        seq += 1
+    return rows
 
 
 @frozen(kw_only=True)

@@ -63,8 +63,8 @@ from pathlib import Path
 
 from attrs import define
 
-from mmfsm.audit.chain import GENESIS_PREV, record_hash
-from mmfsm.audit.encode import dumps
+from mmfsm.audit.chain import GENESIS_PREV, Row, chain_rows
+from mmfsm.audit.encode import dumps, dumps_quoted
 from mmfsm.audit.store import SCHEMA, SCHEMA_VERSION, AuditError, read_head
 from mmfsm.core import codec
 from mmfsm.core.commands import Alert, Cancel, CancelAll, Place
@@ -77,8 +77,6 @@ __all__ = ["AuditLog", "AuditStats", "Sync", "code_fingerprint", "must_be_durabl
 _OUTBOUND = (Place, Cancel, CancelAll, Alert)
 _PRECIOUS = (Trade, OperatorHalt, OperatorResume, ConfigReload)
 
-_Row = tuple[int, int, str, int, int, str, str, str, str]
-
 
 class Sync(enum.Enum):
     FULL = "full"  # fsync the WAL at every commit: survives power loss
@@ -87,11 +85,10 @@ class Sync(enum.Enum):
 
 def must_be_durable(event: Event, step: Step) -> bool:
     """Whether this step must be on disk before its caller may act on it."""
-    return (
-        bool(step.transitions)
-        or isinstance(event, _PRECIOUS)
-        or any(isinstance(c, _OUTBOUND) for c in step.commands)
-    )
+    if step.transitions or isinstance(event, _PRECIOUS):
+        return True
+    # Most steps have no command: no generator for them.
+    return bool(step.commands) and any(isinstance(c, _OUTBOUND) for c in step.commands)
 
 
 @cache
@@ -148,7 +145,7 @@ class AuditLog:
         self._clock = clock
         self._fault = fault
         self._broken: str | None = None
-        self._pending: list[_Row] = []
+        self._pending: list[Row] = []
         self._pending_steps = 0
         self._pending_since = 0.0
         self._events_since_snapshot = 0
@@ -213,13 +210,13 @@ class AuditLog:
         if not self.is_empty:
             raise AuditError(f"{self.path}: genesis on a log that already has records")
         body = codec.dumps(ConfigReload(ts_ms=ts_ms, config=config))
-        self._stage("genesis", ts_ms, config_hash(config), body, step=None)
+        self._stage("genesis", ts_ms, config_hash(config), body)
         self.flush()
 
     def note(self, kind: str, ts_ms: int, config_hash: str, body: dict[str, object]) -> None:
         """A durable record outside any step: start, stop, operator."""
         text = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        self._stage(kind, ts_ms, config_hash, text, step=None)
+        self._stage(kind, ts_ms, config_hash, text)
         self.flush()
 
     def step(self, engine: Engine, event: Event) -> Step:
@@ -252,11 +249,15 @@ class AuditLog:
         """Append one step; commit now if it must be durable. True if committed."""
         self._check()
         try:
-            first = self._stage("event", event.ts_ms, before, dumps(event), step=None)
+            now = self._clock()  # one wall time for the step's records, and the batch timer
+            parts: list[tuple[str, str, str, str | None]] = [
+                ("event", before, *dumps_quoted(event))
+            ]
             for t in step.transitions:
-                self._stage("transition", event.ts_ms, t.config_hash, dumps(t), first)
+                parts.append(("transition", t.config_hash, dumps(t), None))
             for command in step.commands:
-                self._stage("command", event.ts_ms, after, dumps(command), first)
+                parts.append(("command", after, dumps(command), None))
+            self._stage_parts(parts, event.ts_ms, now)
         except BaseException as exc:
             # The Engine has taken a step the log cannot hold: nothing may follow it.
             self._broken = f"{type(exc).__name__}: {exc}"
@@ -264,13 +265,14 @@ class AuditLog:
         self.stats.steps += 1
         self._events_since_snapshot += 1
         if self._pending_steps == 0:
-            self._pending_since = self._clock()
+            self._pending_since = now
         self._pending_steps += 1
-        self._hit("staged")
+        if self._fault is not None:
+            self._hit("staged")
         if must_be_durable(event, step):
             self._commit(durable=True)
             return True
-        age_ms = (self._clock() - self._pending_since) * 1000
+        age_ms = (now - self._pending_since) * 1000
         if self._pending_steps >= self.batch_steps or age_ms >= self.batch_ms:
             self._commit(durable=False)
             return True
@@ -301,7 +303,7 @@ class AuditLog:
             "code": code_fingerprint(),
         }
         text = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        seq = self._stage("snapshot", engine.now_ms, engine.config_hash, text, step=None)
+        seq = self._stage("snapshot", engine.now_ms, engine.config_hash, text)
         self._hit("snapshot-staged")
         self._commit(durable=True, snapshot=(seq, covers, blob))
         self._events_since_snapshot = 0
@@ -337,20 +339,32 @@ class AuditLog:
         if self._fault is not None:
             self._fault(point)
 
-    def _stage(self, kind: str, ts_ms: int, config_hash: str, body: str, step: int | None) -> int:
+    def _stage(self, kind: str, ts_ms: int, config_hash: str, body: str) -> int:
+        """Stage one record outside any step (its own step); returns its seq."""
+        return self._stage_parts([(kind, config_hash, body, None)], ts_ms, self._clock())
+
+    def _stage_parts(
+        self, parts: list[tuple[str, str, str, str | None]], ts_ms: int, now: float
+    ) -> int:
+        """Stage one step's records, (kind, config hash, body, the body's JSON string if
+        known) each, the first opening the step; all get the one wall time ``now``.
+        Returns the first one's seq."""
         if self._scrub is not None:
-            clean = self._scrub(body)
-            if clean != body:
-                self.stats.redactions += 1
-                body = clean
+            parts = [self._scrubbed(part) for part in parts]
         pending = self._pending
         seq = self.head_seq + len(pending) + 1
         prev = pending[-1][8] if pending else self.head_hash
-        wall_ms = int(self._clock() * 1000)
-        step_of = seq if step is None else step
-        digest = record_hash(seq, step_of, kind, ts_ms, wall_ms, config_hash, body, prev)
-        pending.append((seq, step_of, kind, ts_ms, wall_ms, config_hash, body, prev, digest))
+        pending.extend(chain_rows(seq, ts_ms, int(now * 1000), parts, prev))
         return seq
+
+    def _scrubbed(self, part: tuple[str, str, str, str | None]) -> tuple[str, str, str, str | None]:
+        assert self._scrub is not None
+        kind, config_hash, body, _ = part
+        clean = self._scrub(body)
+        if clean == body:
+            return part
+        self.stats.redactions += 1
+        return kind, config_hash, clean, None  # the body's JSON string is the scrubbed one's
 
     def _commit(self, *, durable: bool, snapshot: tuple[int, int, bytes] | None = None) -> None:
         rows = self._pending
