@@ -59,7 +59,7 @@ def _decision(markets: int, events: int) -> Callable[[], None]:
 def _replay_events() -> tuple[Config, list[Event]]:
     import replay
 
-    _, mm, events = replay._pipeline(False, Sync.NORMAL, checks=False)
+    _, mm, events = replay._pipeline(False, Sync.NORMAL, checks=False, rows=0)
     return mm.setup.config, events
 
 
@@ -96,7 +96,7 @@ def _engine_replay(config: Config, events: list[Event]) -> Callable[[], None]:
 def _pipeline() -> None:
     import replay
 
-    replay._pipeline(False, Sync.NORMAL, checks=False)
+    replay._pipeline(False, Sync.NORMAL, checks=False, rows=0)
 
 
 def profile(fn: Callable[[], None], top: int, sampler: bool) -> str:
