@@ -117,6 +117,22 @@ def test_hotpath_profiles_the_decision_workload() -> None:
     assert "engine.py" in proc.stdout  # the Engine's own functions are what it profiles
 
 
+@pytest.mark.skipif(not DATA.exists(), reason="replay data not present")
+@pytest.mark.parametrize("workload", ["engine-replay", "pipeline"])
+def test_hotpath_profiles_the_replay_workloads(workload: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "bench" / "hotpath.py"), workload, "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "function calls" in proc.stdout
+    if workload == "engine-replay":
+        assert "BookSnapshot" in proc.stdout  # the time-by-event-type table came first
+
+
 def test_hotpath_refuses_a_bad_count() -> None:
     proc = subprocess.run(
         [sys.executable, str(REPO / "tools" / "bench" / "hotpath.py"), "decision", "--events", "0"],

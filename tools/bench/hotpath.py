@@ -3,7 +3,7 @@
 Usage::
 
     python tools/bench/hotpath.py [decision|engine-replay|pipeline] [--markets N]
-                                  [--events N] [--top N] [--sampler]
+                                  [--events N] [--top N] [--sampler] [--quick]
 
 Workloads (the same ones ``run.py`` times):
 
@@ -56,10 +56,10 @@ def _decision(markets: int, events: int) -> Callable[[], None]:
     return run
 
 
-def _replay_events() -> tuple[Config, list[Event]]:
+def _replay_events(quick: bool) -> tuple[Config, list[Event]]:
     import replay
 
-    _, mm, events = replay._pipeline(False, Sync.NORMAL, checks=False, rows=0)
+    _, mm, events = replay._pipeline(quick, Sync.NORMAL, checks=False, rows=0)
     return mm.setup.config, events
 
 
@@ -93,10 +93,13 @@ def _engine_replay(config: Config, events: list[Event]) -> Callable[[], None]:
     return run
 
 
-def _pipeline() -> None:
+def _pipeline(quick: bool) -> Callable[[], None]:
     import replay
 
-    replay._pipeline(False, Sync.NORMAL, checks=False, rows=0)
+    def run() -> None:
+        replay._pipeline(quick, Sync.NORMAL, checks=False, rows=0)
+
+    return run
 
 
 def profile(fn: Callable[[], None], top: int, sampler: bool) -> str:
@@ -126,17 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=20_000, help="decision: events (20000)")
     parser.add_argument("--top", type=int, default=30, help="functions to print (30)")
     parser.add_argument("--sampler", action="store_true", help="pyinstrument, not cProfile")
+    parser.add_argument("--quick", action="store_true", help="replay workloads: 2 markets")
     args = parser.parse_args(argv)
     if args.markets < 1 or args.events < 1 or args.top < 1:
         parser.error("--markets, --events and --top must be at least 1")
     if args.workload == "decision":
         fn = _decision(args.markets, args.events)
     elif args.workload == "engine-replay":
-        config, events = _replay_events()
+        config, events = _replay_events(args.quick)
         print(by_event_type(config, events), end="\n\n")
         fn = _engine_replay(config, events)
     else:
-        fn = _pipeline
+        fn = _pipeline(args.quick)
     print(profile(fn, args.top, args.sampler))
     return 0
 
