@@ -21,16 +21,21 @@ def _num(x: object) -> bool:
     return isinstance(x, Real) and not isinstance(x, bool)
 
 
+def _tool(name: str, *args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``tools/bench/<name>`` as a user would, from the repository root."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "tools" / "bench" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
 @pytest.mark.skipif(not DATA.exists(), reason="replay data not present")
 def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "bench" / "run.py"), "--quick", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    proc = _tool("run.py", "--quick", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "| figure" in proc.stdout
     doc = json.loads(out.read_text(encoding="utf-8"))
@@ -97,21 +102,7 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
 
 
 def test_hotpath_profiles_the_decision_workload() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "tools" / "bench" / "hotpath.py"),
-            "decision",
-            "--events",
-            "300",
-            "--top",
-            "5",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    proc = _tool("hotpath.py", "decision", "--events", "300", "--top", "5")
     assert proc.returncode == 0, proc.stderr
     assert "function calls" in proc.stdout
     assert "engine.py" in proc.stdout  # the Engine's own functions are what it profiles
@@ -120,13 +111,7 @@ def test_hotpath_profiles_the_decision_workload() -> None:
 @pytest.mark.skipif(not DATA.exists(), reason="replay data not present")
 @pytest.mark.parametrize("workload", ["engine-replay", "pipeline"])
 def test_hotpath_profiles_the_replay_workloads(workload: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "bench" / "hotpath.py"), workload, "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+    proc = _tool("hotpath.py", workload, "--quick", timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "function calls" in proc.stdout
     if workload == "engine-replay":
@@ -134,12 +119,6 @@ def test_hotpath_profiles_the_replay_workloads(workload: str) -> None:
 
 
 def test_hotpath_refuses_a_bad_count() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "bench" / "hotpath.py"), "decision", "--events", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+    proc = _tool("hotpath.py", "decision", "--events", "0", timeout=60)
     assert proc.returncode == 2
     assert "--events" in proc.stderr
