@@ -132,8 +132,8 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "-", "-"))
         out.append(("soak RSS start -> end (growth; after warm-up), MiB",
                     f"{s['rss_start_kib'] / 1024:.1f} -> {s['rss_end_kib'] / 1024:.1f} "
-                    f"(+{s['rss_growth_kib'] / 1024:.1f}; "
-                    f"+{s['rss_growth_after_warmup_kib'] / 1024:.1f})",
+                    f"({s['rss_growth_kib'] / 1024:+.1f}; "
+                    f"{s['rss_growth_after_warmup_kib'] / 1024:+.1f})",
                     "-", "-"))
     au = res.get("audit")
     if au:
