@@ -82,6 +82,22 @@ def chain_hash(
     return record_hash(seq, step, kind, ts_ms, wall_ms, config_hash, body, prev_hash)
 
 
+def _canonical(
+    seq: int,
+    step: int,
+    kind: str,
+    ts_ms: int,
+    wall_ms: int,
+    config_hash: str,
+    body: str,
+    prev_hash: str,
+) -> str:
+    """The hashed text of a record whose numbers are plain ints and whose strings are
+    given already as JSON strings: what ``json.dumps`` writes for the same list. The one
+    place that lays the text out, for ``record_hash`` and ``chain_rows``."""
+    return f"{_TAG},{seq},{step},{kind},{ts_ms},{wall_ms},{config_hash},{body},{prev_hash}]"
+
+
 def record_hash(
     seq: int,
     step: int,
@@ -108,9 +124,15 @@ def record_hash(
         and type(body) is str
         and type(prev_hash) is str
     ):
-        canonical = (
-            f"{_TAG},{seq},{step},{_quote(kind)},{ts_ms},{wall_ms},"
-            f"{_quote(config_hash)},{_quote(body)},{_quote(prev_hash)}]"
+        canonical = _canonical(
+            seq,
+            step,
+            _quote(kind),
+            ts_ms,
+            wall_ms,
+            _quote(config_hash),
+            _quote(body),
+            _quote(prev_hash),
         )
     else:
         canonical = json.dumps(
@@ -146,8 +168,9 @@ def chain_rows(
     body's JSON string (the encoder writes a book's from its pieces, for less than it
     costs to escape the text).
 
-    The writer's hot path, so it builds each hashed text itself rather than calling
-    ``record_hash`` per record; the text is the same, byte for byte:
+    The writer's hot path, so it lays out each hashed text (``_canonical``, as
+    ``record_hash`` does) rather than calling ``record_hash`` per record; the text is the
+    same, byte for byte:
 
     * the checks ``record_hash`` makes per record are made once here for what the records
       of a step share (``seq``, ``ts_ms``, ``wall_ms``), and per record for what they do
@@ -162,8 +185,6 @@ def chain_rows(
     step = seq
     prev = prev_hash
     plain = type(seq) is int and type(ts_ms) is int and type(wall_ms) is int
-    shared = f",{step}," if plain else ""
-    times = f",{ts_ms},{wall_ms}," if plain else ""
     quoted_prev = _quote(prev) if type(prev) is str else None
     for kind, config_hash, body, quoted_body in parts:
         if (
@@ -173,9 +194,15 @@ def chain_rows(
             and type(config_hash) is str
             and type(body) is str
         ):
-            canonical = (
-                f"{_TAG},{seq}{shared}{_quote(kind)}{times}{_quoted_hash(config_hash)},"
-                f"{_quote(body) if quoted_body is None else quoted_body},{quoted_prev}]"
+            canonical = _canonical(
+                seq,
+                step,
+                _quote(kind),
+                ts_ms,
+                wall_ms,
+                _quoted_hash(config_hash),
+                _quote(body) if quoted_body is None else quoted_body,
+                quoted_prev,
             )
             digest = _sha256(canonical.encode("ascii")).hexdigest()
         else:
