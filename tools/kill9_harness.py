@@ -29,7 +29,6 @@ counted as a failure, since refusing is the safe answer.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import random
@@ -37,11 +36,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from eth_account import Account
 
@@ -50,38 +47,7 @@ from mmfsm.audit.replay import replay_conn
 from mmfsm.audit.store import connect_reader
 from mmfsm.audit.verify import verify_path
 from mmfsm.emulator import Emulator, EmulatorConfig, FaultConfig
-
-T = TypeVar("T")
-
-
-class _EmulatorThread:
-    """The emulator on its own event loop; reads of its state run on that loop."""
-
-    def __init__(self, config: EmulatorConfig) -> None:
-        self.emulator = Emulator(config)
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(self.emulator.start())
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        if not ready.wait(30):
-            raise RuntimeError("the emulator did not start")
-
-    def read(self, fn: Callable[[Emulator], T]) -> T:
-        async def call() -> T:
-            return fn(self.emulator)
-
-        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(10)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.emulator.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
+from mmfsm.emulator.thread import EmulatorThread
 
 
 def _bot(work: Path, emu: Emulator, key: str, seconds: float) -> subprocess.Popen[str]:
@@ -121,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         if args.faults
         else FaultConfig()
     )
-    emulator = _EmulatorThread(EmulatorConfig(seed=args.seed, faults=faults))
+    emulator = EmulatorThread(EmulatorConfig(seed=args.seed, faults=faults))
     emu = emulator.emulator
     account = Account.create()
     key, address = account.key.hex(), account.address

@@ -8,10 +8,8 @@ which accounts and orders it holds.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
-import threading
 from pathlib import Path
 
 import attrs
@@ -23,6 +21,7 @@ from mmfsm.core.commands import Place
 from mmfsm.core.engine import Step
 from mmfsm.core.events import BookSnapshot, Event, Trade, TradeStatus, VenueFault
 from mmfsm.emulator import Emulator, FaultConfig
+from mmfsm.emulator.thread import EmulatorThread
 from mmfsm.live import StatusHandler, StatusLine
 from mmfsm.paper import ORDER_ROUTES, PaperSession, order_requests, paper_lines, paper_status
 from mmfsm.venues.paper import STREAM_DOWN
@@ -204,30 +203,6 @@ def test_paper_trade_events_are_the_adapters_events() -> None:
     assert confirmed <= matched
 
 
-class _EmulatorThread:
-    """The emulator on its own loop, for a CLI run that owns the main loop."""
-
-    def __init__(self) -> None:
-        self.emulator = Emulator(attrs.evolve(FAST_EMULATOR, markets=1))
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(self.emulator.start())
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        assert ready.wait(30), "the emulator did not start"
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.emulator.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
 def test_cli_paper_on_polymarket_needs_no_key_and_reads_only_public_data(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -235,7 +210,7 @@ def test_cli_paper_on_polymarket_needs_no_key_and_reads_only_public_data(
     for name in ("MMFSM_PRIVATE_KEY", "MMFSM_API_KEY", "MMFSM_API_SECRET", "MMFSM_API_PASSPHRASE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    thread = _EmulatorThread()
+    thread = EmulatorThread(attrs.evolve(FAST_EMULATOR, markets=1))
     try:
         emu = thread.emulator
         (market,) = emu.exchange.markets.values()
