@@ -43,6 +43,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 
 from attrs import frozen
+from mypy_extensions import mypyc_attr
 
 from mmfsm.core.ticks import (
     BUY,
@@ -91,6 +92,7 @@ class BookError(ValueError):
         return (BookError, (self.market, self.token, self.field, self.detail))
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @frozen(kw_only=True)
 class Top:
     """Best bid and ask with their sizes, taken together so they come from one state."""
@@ -142,6 +144,7 @@ def parse_levels(raw: object, *, market: str, token: str, side_name: str) -> tup
     return tuple(out)
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class Book:
     """The L2 book of one outcome token, with cached touch and a trust flag.
 
@@ -458,6 +461,7 @@ def _best_after(
     return best
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class BookSet:
     """The books of every token we know, by token id (the exchange's ``asset_id``)."""
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from attrs import frozen
+from mypy_extensions import mypyc_attr
 
 from mmfsm.core import risk
 from mmfsm.core.book import Book, BookError, BookSet, Top
@@ -82,7 +83,7 @@ from mmfsm.core.events import (
 )
 from mmfsm.core.ledger import MarketLedger
 from mmfsm.core.machines import BOT, MARKET, POSITION, Machine, TransitionRecord
-from mmfsm.core.market_state import MarketState
+from mmfsm.core.market_state import MarketState, SlotRetry
 from mmfsm.core.orders import (
     ASK,
     BID,
@@ -111,6 +112,7 @@ from mmfsm.core.ticks import (
 __all__ = ["Engine", "Exposure", "Step"]
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @frozen(kw_only=True)
 class Step:
     """What one event caused: the transitions (to log first) and the commands."""
@@ -119,6 +121,7 @@ class Step:
     transitions: tuple[TransitionRecord, ...]
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @frozen(kw_only=True)
 class Exposure:
     """Worst-case net delta of one market in size units, both ways, and its limit."""
@@ -132,6 +135,7 @@ class Exposure:
         return max(self.long, self.short, 0)
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class _Recorder:
     """The one transition listener: records, never does I/O."""
 
@@ -144,6 +148,7 @@ class _Recorder:
         self.records.append(record)
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class _OrdersOf:
     """One market's orders, read once per quoting pass: live quotes by side and the
     worst-case delta both ways (the same numbers ``Engine.exposure`` gives)."""
@@ -229,6 +234,7 @@ def _quote_params(config: Config) -> QuoteParams:
     )
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class Engine:
     def __init__(self, config: Config) -> None:
         self._recorder = _Recorder()
@@ -686,6 +692,7 @@ class Engine:
                     prior=conf.sigma_prior,
                 ),
                 stoikov=StoikovMicroPrice() if conf.micro_price is MicroPrice.STOIKOV else None,
+                retry={BID: SlotRetry(), ASK: SlotRetry()},
             )
             self.markets[event.market] = ms
             if self.halted:

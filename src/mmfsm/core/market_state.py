@@ -16,7 +16,8 @@ two-sided book. Nothing is quoted around a price that is not usable.
 
 from __future__ import annotations
 
-from attrs import define, field
+from attrs import define
+from mypy_extensions import mypyc_attr
 
 from mmfsm.core.book import Book, Top
 from mmfsm.core.ledger import MarketLedger
@@ -28,6 +29,7 @@ from mmfsm.core.ticks import TickSize
 __all__ = ["MarketState", "SlotRetry"]
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @define(slots=True)
 class SlotRetry:
     """Post-only retry state of one side of one market.
@@ -42,6 +44,7 @@ class SlotRetry:
     cooldown_until_ms: int = 0  # after a reject that is not post-only
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @define(slots=True)
 class MarketState:
     market: str
@@ -57,6 +60,9 @@ class MarketState:
     no_book: Book
     sigma: VolatilityEstimator
     stoikov: StoikovMicroPrice | None
+    # Given by whoever builds the state, not an attrs factory: the
+    # compiled core cannot hold a field with a factory.
+    retry: dict[Purpose, SlotRetry]
     position_seq: int = 1
     opened_ms: int | None = None
     position_realized_base: int = 0
@@ -82,9 +88,6 @@ class MarketState:
     quiet_until: int = 0
     quiet_kept: int = 0
     deadline_moved: bool = False  # an input of ``Engine._deadline`` changed unjudged
-    retry: dict[Purpose, SlotRetry] = field(
-        factory=lambda: {Purpose.BID: SlotRetry(), Purpose.ASK: SlotRetry()}
-    )
 
     def usable(self, now_ms: int, stale_ms: int) -> bool:
         # ``yes_book.quotable`` written out (trusted, two-sided, not stale): every judge

@@ -21,6 +21,7 @@ import enum
 from collections.abc import Iterator
 
 from attrs import define
+from mypy_extensions import mypyc_attr
 
 from mmfsm.core.ticks import BUY, Side
 
@@ -62,6 +63,7 @@ def delta_sign(is_yes: bool, side: Side) -> int:
     return 1 if buying == is_yes else -1
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @define(slots=True)
 class OurOrder:
     client_id: str
@@ -104,6 +106,7 @@ class OurOrder:
         return left if left > 0 else 0
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class OurOrders:
     """Every order of ours the Engine still has to account for, by client id."""
 

@@ -35,10 +35,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Literal
 
-from attrs import field, frozen, validators
+from attrs import frozen
+from mypy_extensions import mypyc_attr
 
+# QuoteParams lives in its own, interpreted module: its validated attrs fields are not
+# something the compiled core can hold (see setup.py). Re-exported here, where it was
+# first defined, so Engine snapshots pickled before the move still load.
+from mmfsm.core.quote_params import QuoteModel, QuoteParams
 from mmfsm.core.ticks import PRICE_SCALE
 
 __all__ = [
@@ -114,6 +118,7 @@ def mark_units(bid: int, bid_size: int, ask: int, ask_size: int) -> int:
     return (bid * ask_size + ask * bid_size) // total
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class _Mean:
     """A running mean that turns into an exponential average after ``cap`` samples.
 
@@ -138,6 +143,7 @@ _State = tuple[int, int]  # (imbalance bucket, spread in ticks)
 _Pending = tuple[int, int, int, int]  # (bucket, spread ticks, tick units, sign)
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class _Window:
     """Observations taken while the mid stood at one value, waiting for their outcome."""
 
@@ -149,6 +155,7 @@ class _Window:
         self.counts: dict[_Pending, int] = {}
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class StoikovMicroPrice:
     """An online estimate of Stoikov's micro-price, mid + G(imbalance, spread).
 
@@ -273,6 +280,7 @@ class StoikovMicroPrice:
 # --------------------------------------------------------------------------- volatility
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class VolatilityEstimator:
     """Sigma of the fair price in dollars per sqrt(second), in event time.
 
@@ -347,6 +355,7 @@ class VolatilityEstimator:
 # --------------------------------------------------------------------------- models
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @frozen(kw_only=True)
 class ASQuote:
     """Avellaneda-Stoikov output, dollars."""
@@ -387,6 +396,7 @@ def avellaneda_stoikov(
     )
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @frozen(kw_only=True)
 class GLFTQuote:
     """GLFT output, in ticks: depths are distances from the mid."""
@@ -460,36 +470,7 @@ def inventory_lots(yes_units: int, no_units: int, order_size_units: int) -> floa
 
 # --------------------------------------------------------------------------- wiring
 
-QuoteModel = Literal["avellaneda-stoikov", "glft"]
-
-
-def _pos_validator(_inst: object, attr: object, value: float) -> None:
-    _positive(getattr(attr, "name", "?"), value)
-
-
-@frozen(kw_only=True)
-class QuoteParams:
-    """Quote model config. The defaults are placeholders to calibrate, not advice.
-
-    ``gamma`` is the risk aversion of whichever model runs, so its unit follows it:
-    per dollar for Avellaneda-Stoikov, per tick for GLFT. ``k`` is AS's fill-decay in
-    1/dollars; ``glft_a`` (fills per second) and ``glft_k`` (per tick) are GLFT's.
-    ``horizon_s`` is AS's T - t: a rolling constant for 24/7 markets, shortened to the
-    time to market end when that is known and sooner. ``min_half_spread`` (dollars) is
-    a floor on the half spread of either model.
-    """
-
-    model: QuoteModel = field(
-        default="avellaneda-stoikov", validator=validators.in_(("avellaneda-stoikov", "glft"))
-    )
-    gamma: float = field(default=5.0, validator=_pos_validator)
-    k: float = field(default=150.0, validator=_pos_validator)
-    horizon_s: float = field(default=3600.0, validator=_pos_validator)
-    glft_a: float = field(default=1.0, validator=_pos_validator)
-    glft_k: float = field(default=0.5, validator=_pos_validator)
-    min_half_spread: float = field(default=0.005, validator=_pos_validator)
-
-
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @frozen(kw_only=True)
 class Quotes:
     """Model quotes in dollars, before snapping."""

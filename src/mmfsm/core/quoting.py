@@ -24,6 +24,7 @@ By position state:
 from __future__ import annotations
 
 from attrs import define
+from mypy_extensions import mypyc_attr
 
 from mmfsm.core.commands import (
     FAK,
@@ -53,6 +54,7 @@ from mmfsm.core.ticks import (
 __all__ = ["Intent", "exit_intent", "quote_intents", "unwind_intents"]
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @define(kw_only=True)
 class Intent:
     """A desired order; lives for one quoting pass (not frozen: that costs per field)."""

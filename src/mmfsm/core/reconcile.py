@@ -17,12 +17,14 @@ limit is used up, the new order waits for the confirmation instead of doubling e
 from __future__ import annotations
 
 from attrs import define
+from mypy_extensions import mypyc_attr
 
 from mmfsm.core.orders import OurOrder, Purpose
 
 __all__ = ["ActionCounts", "Diff", "diff_side"]
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @define(slots=True)
 class ActionCounts:
     places: int = 0
@@ -34,6 +36,7 @@ class ActionCounts:
         return self.places + self.cancels
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @define(slots=True)
 class Diff:
     keep: OurOrder | None
