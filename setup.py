@@ -5,14 +5,14 @@ code compiled by mypyc runs about twice as fast as interpreted. mypyc ships with
 which the project already uses for ``--strict``; compiling needs a C compiler and the
 Python headers, which the supported machines have.
 
-What is compiled is ``mmfsm.core.native.COMPILED``: the modules every book update runs
+What is compiled is ``mmfsm.native.COMPILED``: the modules every book update runs
 through; the rest of the core stays interpreted (``native.py`` says why). The digest of
 each compiled source goes to ``mmfsm/core/_native.json`` beside the extensions.
 
 ``MMFSM_PURE=1`` at install time builds no extension. At run time ``mmfsm.core``
 loads the interpreted modules instead when ``MMFSM_PURE_CORE=1`` is set or when a
 compiled module was built from a different source than the one beside it (an edited
-checkout), so stale machine code never runs: see ``mmfsm/core/__init__.py``.
+checkout), so stale machine code never runs: see ``mmfsm/native.py``.
 """
 
 from __future__ import annotations
@@ -23,38 +23,54 @@ import os
 from pathlib import Path
 from types import ModuleType
 
-from setuptools import setup
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 CORE = Path(__file__).resolve().parent / "src" / "mmfsm" / "core"
 
 
 def _native() -> ModuleType:
-    """``mmfsm.core.native``, loaded on its own: the package's dependencies may be absent."""
-    spec = importlib.util.spec_from_file_location("_mmfsm_native", CORE / "native.py")
-    assert spec is not None and spec.loader is not None
+    """``mmfsm.native``, loaded on its own: the package's dependencies may be absent."""
+    spec = importlib.util.spec_from_file_location("_mmfsm_native", CORE.parent / "native.py")
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def _ext_modules() -> list[object]:
-    native = _native()
-    manifest = CORE / native.MANIFEST
+class _BuildExt(build_ext):
+    """Records the digests of the compiled sources once their extensions are built.
+
+    The old record goes first: a failed build leaves none, and an extension with no
+    record is never run (``mmfsm.native``).
+    """
+
+    def run(self) -> None:
+        native = _native()
+        record = Path(self.get_ext_fullpath("mmfsm.core.engine")).parent / native.MANIFEST
+        record.unlink(missing_ok=True)
+        (CORE / native.MANIFEST).unlink(missing_ok=True)
+        digests = native.digests(CORE)  # of the sources mypyc is about to compile
+        super().run()
+        if self.extensions:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
+
+
+def _ext_modules() -> list[Extension]:
     if os.environ.get("MMFSM_PURE") == "1":
-        manifest.unlink(missing_ok=True)
+        (CORE / _native().MANIFEST).unlink(missing_ok=True)
         return []
     from mypyc.build import mypycify
 
-    extensions = list(
+    return list(
         mypycify(
-            [str(CORE / f"{name}.py") for name in native.COMPILED],
+            [str(CORE / f"{name}.py") for name in _native().COMPILED],
             opt_level="3",
             group_name="mmfsm.core._native",
         )
     )
-    # Written after mypyc has read the sources: the record is of what was compiled.
-    manifest.write_text(json.dumps(native.digests(CORE), indent=1, sort_keys=True) + "\n")
-    return extensions
 
 
-setup(ext_modules=_ext_modules())
+setup(ext_modules=_ext_modules(), cmdclass={"build_ext": _BuildExt})

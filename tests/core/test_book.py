@@ -122,7 +122,9 @@ def test_parse_levels_refuses_malformed_input(raw: object, field: str) -> None:
 
 # -- snapshot refusals ------------------------------------------------------------------
 
-SNAPSHOT_REFUSALS: list[tuple[str, list[tuple[int, int]], list[tuple[int, int]], str]] = [
+# The wrong-type rows hold in the compiled core too (setup.py): a value that is not an int
+# is named like any other bad value, never a bare TypeError from a typed parameter.
+SNAPSHOT_REFUSALS: list[tuple[str, list[Any], list[Any], str]] = [
     ("crossed", [(c(52), sh(1))], [(c(51), sh(1))], "bids/asks"),
     ("locked", [(c(51), sh(1))], [(c(51), sh(1))], "bids/asks"),
     ("negative size", [(c(49), -1)], [(c(51), sh(1))], "bids[0].size"),
@@ -133,6 +135,10 @@ SNAPSHOT_REFUSALS: list[tuple[str, list[tuple[int, int]], list[tuple[int, int]],
     ("duplicate", [(c(49), sh(1)), (c(48), 1), (c(49), 2)], [(c(51), 1)], "bids[2].price"),
     ("bool price", [(True, sh(1))], [(c(51), sh(1))], "bids[0].price"),
     ("off grid", [(c(49), sh(1))], [(4567, sh(1))], "asks[0].price"),
+    ("float price", [(0.49, sh(1))], [(c(51), sh(1))], "bids[0].price"),
+    ("str size", [(c(49), "1")], [(c(51), sh(1))], "bids[0].size"),
+    ("not a pair", [(c(49), sh(1))], [(c(51), sh(1), 0)], "asks[0]"),
+    ("a list, not a tuple", [[c(49), sh(1)]], [(c(51), sh(1))], "bids[0]"),
 ]
 
 
@@ -233,7 +239,7 @@ def test_new_book_is_untrusted_and_not_quotable() -> None:
 
 # -- change refusals ------------------------------------------------------------------
 
-CHANGE_REFUSALS: list[tuple[str, list[tuple[Any, int, int]], str]] = [
+CHANGE_REFUSALS: list[tuple[str, list[tuple[Any, Any, Any]], str]] = [
     ("bid crosses", [(BUY, c(52), 1)], "bids/asks"),
     ("bid locks", [(BUY, c(51), 1)], "bids/asks"),
     ("ask crosses", [(SELL, c(48), 1)], "bids/asks"),
@@ -245,6 +251,8 @@ CHANGE_REFUSALS: list[tuple[str, list[tuple[Any, int, int]], str]] = [
     ("off grid", [(BUY, 4805, 1)], "changes[0].price"),
     ("off grid removal of an absent level", [(BUY, 4805, 0)], "changes[0].price"),
     ("not a side", [("BUY", c(48), 1)], "changes[0].side"),
+    ("float price", [(BUY, 0.48, 1)], "changes[0].price"),
+    ("batch: str size", [(BUY, c(45), 1), (SELL, c(54), "1")], "changes[1].size"),
     ("batch: second bad", [(BUY, c(45), 1), (SELL, c(54), -1)], "changes[1].size"),
     ("batch: result crossed", [(SELL, c(51), 0), (BUY, c(52), 1)], "bids/asks"),
     ("batch: bad side", [(BUY, c(45), 1), (None, c(45), 1)], "changes[1].side"),

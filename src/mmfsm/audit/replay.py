@@ -120,6 +120,9 @@ def _fields(obj: Any, stack: set[int]) -> dict[str, object]:
     for cls in type(obj).__mro__:
         slots = cls.__dict__.get("__slots__", ())
         names += [slots] if isinstance(slots, str) else list(slots)
+        # A class compiled by mypyc (the core's per-event modules) has neither slots
+        # nor a __dict__: it lists its attributes here.
+        names += list(cls.__dict__.get("__mypyc_attrs__", ()))
     names += list(getattr(obj, "__dict__", {}))
     out: dict[str, object] = {}
     for name in dict.fromkeys(names):

@@ -212,9 +212,14 @@ class Book:
         return error
 
     def _check_level(
-        self, kind: str, i: int, price: int, size: int, held: dict[int, int] | None
-    ) -> None:
-        """Refuse a level that no exchange book can contain; ``held`` allows old removals."""
+        self, kind: str, i: int, price: object, size: object, held: dict[int, int] | None
+    ) -> tuple[int, int]:
+        """Refuse a level that no exchange book can contain; ``held`` allows old removals.
+
+        Takes ``object`` and returns the checked ints: in the compiled core a parameter
+        typed ``int`` would refuse a bad value with a bare TypeError before this check
+        could name the field.
+        """
         if type(price) is not int:
             raise self._refuse(f"{kind}[{i}].price", f"{price!r} is not an int")
         if type(size) is not int:
@@ -228,6 +233,7 @@ class Book:
                 f"{kind}[{i}].price",
                 f"{format_price(price)} is off the {format_price(self.grid)} grid",
             )
+        return price, size
 
     def _check_uncrossed(self, bid: int | None, ask: int | None) -> None:
         if bid is not None and ask is not None and bid >= ask:
@@ -239,7 +245,10 @@ class Book:
 
     # -- updates ---------------------------------------------------------------------
 
-    def apply_snapshot(self, bids: Sequence[Level], asks: Sequence[Level], ts_ms: int) -> None:
+    def apply_snapshot(
+        self, bids: Sequence[Level] | Sequence[object], asks: Sequence[Level] | Sequence[object],
+        ts_ms: int,
+    ) -> None:
         """Replace the whole book; the only way back to trusted after a refusal."""
         same_grid = self._snap_grid == self.grid
         if bids is self._snap_bids and same_grid:
@@ -274,11 +283,13 @@ class Book:
             self.grid = t
             self._snap_grid = 0
 
-    def _validated_side(self, kind: str, levels: Sequence[Level]) -> dict[int, int]:
+    def _validated_side(self, kind: str, levels: Sequence[object]) -> dict[int, int]:
         out: dict[int, int] = {}
         seen: set[int] = set()
-        for i, (price, size) in enumerate(levels):
-            self._check_level(kind, i, price, size, None)
+        for i, level in enumerate(levels):
+            if type(level) is not tuple or len(level) != 2:
+                raise self._refuse(f"{kind}[{i}]", f"{level!r} is not a (price, size) pair")
+            price, size = self._check_level(kind, i, level[0], level[1], None)
             if price in seen:
                 raise self._refuse(f"{kind}[{i}].price", f"{format_price(price)} is repeated")
             seen.add(price)
@@ -286,7 +297,10 @@ class Book:
                 out[price] = size
         return out
 
-    def apply_changes(self, changes: Sequence[tuple[Side, int, int]], ts_ms: int) -> None:
+    def apply_changes(
+        self, changes: Sequence[tuple[Side, int, int]] | Sequence[tuple[object, object, object]],
+        ts_ms: int,
+    ) -> None:
         """Apply one ``price_change`` message atomically: all of it, or none and distrust.
 
         An empty message is a no-op and does not count as an update for staleness.
@@ -299,12 +313,12 @@ class Book:
             self._apply_one(changes[0], ts_ms)
             return
         overlays: tuple[dict[int, int], dict[int, int]] = ({}, {})
-        for i, (side, price, size) in enumerate(changes):
+        for i, (side, raw_price, raw_size) in enumerate(changes):
             if side is BUY:
-                self._check_level("changes", i, price, size, self.bids)
+                price, size = self._check_level("changes", i, raw_price, raw_size, self.bids)
                 overlays[0][price] = size
             elif side is SELL:
-                self._check_level("changes", i, price, size, self.asks)
+                price, size = self._check_level("changes", i, raw_price, raw_size, self.asks)
                 overlays[1][price] = size
             else:
                 raise self._refuse(f"changes[{i}].side", f"{side!r} is not a Side")
@@ -324,12 +338,12 @@ class Book:
         self.best_ask_size = self.asks[best_ask] if best_ask is not None else 0
         self.last_update_ms = ts_ms
 
-    def _apply_one(self, change: tuple[Side, int, int], ts_ms: int) -> None:
+    def _apply_one(self, change: tuple[object, object, object], ts_ms: int) -> None:
         """The common single-level message, without the batch's overlay dicts."""
-        side, price, size = change
+        side, raw_price, raw_size = change
         if side is BUY:
             bids = self.bids
-            self._check_level("changes", 0, price, size, bids)
+            price, size = self._check_level("changes", 0, raw_price, raw_size, bids)
             best = self.best_bid
             if size:
                 if best is None or price > best:
@@ -343,7 +357,7 @@ class Book:
             self.best_bid_size = bids[best] if best is not None else 0
         elif side is SELL:
             asks = self.asks
-            self._check_level("changes", 0, price, size, asks)
+            price, size = self._check_level("changes", 0, raw_price, raw_size, asks)
             best = self.best_ask
             if size:
                 if best is None or price < best:
@@ -415,7 +429,7 @@ class Book:
         return [(p, book[p]) for p in prices]
 
 
-def _fast_side(levels: Sequence[Level], grid: int) -> dict[int, int] | None:
+def _fast_side(levels: Sequence[Level] | Sequence[object], grid: int) -> dict[int, int] | None:
     """The levels as a dict if every one is a plain, valid, non-zero level; else None.
 
     One loop of cheap checks for the healthy feed. Anything unusual (a zero size, a
