@@ -6,9 +6,11 @@ extension before a source of the same name, so an extension built from an older 
 (a checkout edited after ``pip install -e .``) would run code nobody is reading. Before
 any of those modules is imported, ``select`` compares the digests and, if a source has
 changed, the record is missing, or ``MMFSM_PURE_CORE=1`` is set, makes every compiled
-module load from its source instead. It lives outside the core, whose modules do no I/O,
-and runs from ``mmfsm/__init__.py``, which Python imports before any ``mmfsm.core`` module. The two builds decide identically (the test suite
-runs against both), so falling back costs speed, never behaviour.
+module load from its source instead. The two builds decide identically (the test suite
+holds them to each other), so falling back costs speed, never behaviour.
+
+It lives outside the core, whose modules do no I/O, and runs from ``mmfsm/__init__.py``,
+which Python imports before any ``mmfsm.core`` module.
 
 Only the standard library is used: ``setup.py`` loads this file on its own, before the
 package or its dependencies are importable.
