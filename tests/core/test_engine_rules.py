@@ -618,6 +618,7 @@ def test_an_operator_halt_is_latched_like_the_breaker() -> None:
 # --------------------------------------------------------------------------- faults
 
 
+@pytest.mark.interpreted_core  # patches an Engine method
 def test_an_exception_inside_a_step_halts_cancels_all_and_pages(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -37,6 +37,7 @@ from mmfsm.core.events import (
     Trade,
     TradeStatus,
 )
+from mmfsm.core.market_state import MarketState
 from mmfsm.core.quotes import QuoteParams, compute_quotes, quote_bid_ask
 from mmfsm.core.ticks import SIZE_SCALE, Side, TickSize
 
@@ -132,11 +133,18 @@ def test_snapshot_fast_check_accepts_and_refuses_as_the_full_check(
 # ------------------------------------------------------------------ quiet markets
 
 
+class _ReferenceEngine(Engine):
+    """An Engine that never finds a market quiet: every market judged and quoted.
+
+    A subclass, not a patched instance, so the compiled core runs it too.
+    """
+
+    def _quiet_until(self, ms: MarketState) -> int:
+        return 0
+
+
 def _reference_engine(config: object) -> Engine:
-    """An Engine that never finds a market quiet: every market judged and quoted."""
-    engine = Engine(config)  # type: ignore[arg-type]
-    engine._quiet_until = lambda ms: 0  # type: ignore[method-assign]
-    return engine
+    return _ReferenceEngine(config)  # type: ignore[arg-type]
 
 
 class _World:

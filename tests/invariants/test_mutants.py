@@ -33,6 +33,9 @@ from mmfsm.core.market_state import MarketState
 from mmfsm.core.orders import OrderStatus, OurOrder
 from mmfsm.core.ticks import PRICE_SCALE, Side, TickSize
 
+# Every mutant patches the core, which the compiled build bound at build time.
+pytestmark = pytest.mark.interpreted_core
+
 Patch = Callable[[pytest.MonkeyPatch], None]
 
 

@@ -68,6 +68,7 @@ def test_saved_run_replays_to_the_same_commands(tmp_path: Path) -> None:
     assert any(r.transitions for r in first)
 
 
+@pytest.mark.interpreted_core  # patches an Engine method
 def test_replay_raises_by_invariant_name(monkeypatch: pytest.MonkeyPatch) -> None:
     """A replay through a broken Engine (quoting while halted) names INV-HALT."""
     from test_mutants import quoting_while_halted

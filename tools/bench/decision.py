@@ -5,10 +5,17 @@ the step did (``latency.BOOK_CLASSES``: skipped, a pass that kept its orders, a 
 that sent orders), with each class's share, latency and bytecode count: the p99 is set
 by the classes that run the judge-and-quote pass, and the bytecode count says how much
 work that pass is, independently of the machine's noise.
+
+When the core is compiled (``setup.py``), the same figures are also measured for the
+interpreted core, in a subprocess with ``MMFSM_PURE_CORE=1``, as the baseline the
+compiled build is compared against; bytecode counts come from that run, because the
+compiled core executes no bytecode.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +25,8 @@ from typing import Any
 
 from common import REPO, ratio
 from latency import BOOK_CLASSES, book_update_breakdown, dict_book_floor, engine_latency
+
+from mmfsm import native
 
 _CG_SCRIPT = """
 import sys
@@ -68,17 +77,58 @@ def callgrind(n_events: int) -> dict[str, Any]:
     return out
 
 
+def _interpreted(quick: bool) -> dict[str, Any]:
+    """This benchmark's figures for the interpreted core, from a subprocess."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "decision.json"
+        argv = [sys.executable, str(REPO / "tools" / "bench" / "run.py"), "--only", "decision"]
+        proc = subprocess.run(
+            [*argv, "--json", str(out), *(["--quick"] if quick else [])],
+            env={**os.environ, native.PURE_ENV: "1"},
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"the interpreted decision benchmark failed:\n{proc.stderr}")
+        section: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))["decision"]
+        return section
+
+
 def run(quick: bool, *, use_callgrind: bool = False) -> dict[str, Any]:
     n = 3_000 if quick else 20_000
+    core = native.build()
+    compiled = core.startswith("compiled")
     floor = dict_book_floor(n * 5)
-    result: dict[str, Any] = {"events_per_config": n, "baseline": {"dict_book_floor": floor}}
+    result: dict[str, Any] = {
+        "events_per_config": n,
+        "core": core,
+        "baseline": {"dict_book_floor": floor},
+    }
+    interpreted = _interpreted(quick) if compiled else None
     for markets in (1, 50):
+        key = f"{markets}_market{'s' if markets > 1 else ''}"
         lat = engine_latency(markets, n)
         for kind in ("book_update", "fill"):
             lat[kind]["p50_vs_floor"] = ratio(lat[kind]["p50_us"], floor["p50_us"])
-        lat["book_update_breakdown"] = book_update_breakdown(markets, n // 2)
-        result[f"{markets}_market{'s' if markets > 1 else ''}"] = lat
+        classes = book_update_breakdown(markets, n // 2, count_opcodes=not compiled)
+        if interpreted is not None:
+            # The same deterministic workload: the same steps fall in the same classes.
+            theirs = interpreted[key]["book_update_breakdown"]
+            for cls, x in classes.items():
+                x["opcodes_p50"] = theirs.get(cls, {}).get("opcodes_p50", 0)
+            for kind in ("book_update", "fill"):
+                lat[kind]["p99_vs_interpreted"] = ratio(
+                    lat[kind]["p99_us"], interpreted[key][kind]["p99_us"]
+                )
+        lat["book_update_breakdown"] = classes
+        result[key] = lat
     result["book_update_classes"] = BOOK_CLASSES
+    if interpreted is not None:
+        result["interpreted"] = {
+            key: {kind: interpreted[key][kind] for kind in ("book_update", "fill")}
+            for key in ("1_market", "50_markets")
+        }
     if use_callgrind:
         result["callgrind"] = callgrind(300 if quick else 2_000)
     else:

@@ -18,6 +18,10 @@ The default profiler is ``cProfile`` (standard library): exact call counts, but 
 Python call pays its overhead, which inflates small functions. ``--sampler`` uses
 pyinstrument's statistical profiler instead, when it is installed (``pip install
 pyinstrument``); ``py-spy record -- python tools/bench/hotpath.py ...`` works as well.
+
+The profile is of the interpreted core (``MMFSM_PURE_CORE=1``, set here unless the caller
+set it): a profiler sees no function inside the compiled extensions, and the compiled
+modules are the same sources, so the interpreted profile is the map of where to cut.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import sys
 import time
@@ -32,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+os.environ.setdefault("MMFSM_PURE_CORE", "1")  # before anything imports mmfsm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: F401  (sets sys.path for the tools/ modules)

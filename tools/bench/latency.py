@@ -203,7 +203,8 @@ def _book_class(engine: _PassSpy, out: Step) -> str:
 
 
 def book_update_breakdown(
-    n_markets: int, n_events: int, *, seed: int = 1, fill_every: int = 50
+    n_markets: int, n_events: int, *, seed: int = 1, fill_every: int = 50,
+    count_opcodes: bool = True,
 ) -> dict[str, dict[str, float]]:
     """Where the book-update tail comes from: per class of step, its share, its latency
     and its bytecode count (CPython opcodes executed inside ``Engine.step``, counted by
@@ -227,6 +228,8 @@ def book_update_breakdown(
         return out
 
     _drive(spy, n_markets, n_events, ts, timed, seed=seed, fill_every=fill_every)
+    if not count_opcodes:  # the compiled core executes no bytecode to count
+        return _classes(timings, opcodes)
 
     engine, ts = _setup(n_markets, _PassSpy)
     assert isinstance(engine, _PassSpy)
@@ -254,6 +257,12 @@ def book_update_breakdown(
         return out
 
     _drive(counter, n_markets, n_events, ts, counted, seed=seed, fill_every=fill_every)
+    return _classes(timings, opcodes)
+
+
+def _classes(
+    timings: dict[str, list[int]], opcodes: dict[str, list[int]]
+) -> dict[str, dict[str, float]]:
     total = sum(len(v) for v in timings.values())
     result: dict[str, dict[str, float]] = {}
     for name, samples in timings.items():

@@ -57,6 +57,17 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     fl,
                     f"x{x['p50_vs_floor']:.0f}",
                 ))
+            for kind in ("book_update", "fill"):
+                if "interpreted" not in d:
+                    break
+                x, y = d[key][kind], d["interpreted"][key][kind]
+                out.append((
+                    f"  {kind.replace('_', ' ')}, {label}: compiled core p99 us "
+                    "(interpreted p50/p99/max)",
+                    f"{x['p99_us']:.1f}",
+                    f"interpreted {y['p50_us']:.1f} / {y['p99_us']:.1f} / {y['max_us']:.0f}",
+                    f"x{x['p99_vs_interpreted']:.2f}",
+                ))
             for cls, x in d[key].get("book_update_breakdown", {}).items():
                 out.append((
                     f"  book updates, {label}: {cls} ({x['share'] * 100:.0f}%) "
@@ -65,6 +76,7 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     fl,
                     f"x{x['p50_us'] / floor['p50_us']:.0f}",
                 ))
+        out.append(("core build measured", d.get("core", "-"), "-", "-"))
         cg = d["callgrind"]
         if cg.get("available"):
             for m in (1, 50):
