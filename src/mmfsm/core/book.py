@@ -152,25 +152,6 @@ class Book:
     the cache and the trust flag consistent with the levels.
     """
 
-    __slots__ = (
-        "_snap_asks",
-        "_snap_bids",
-        "_snap_grid",
-        "asks",
-        "best_ask",
-        "best_ask_size",
-        "best_bid",
-        "best_bid_size",
-        "bids",
-        "grid",
-        "last_update_ms",
-        "market",
-        "tick",
-        "token",
-        "trusted",
-        "untrusted_reason",
-    )
-
     def __init__(self, market: str, token: str, tick: TickSize) -> None:
         self.market = market
         self.token = token
@@ -478,8 +459,6 @@ def _best_after(
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class BookSet:
     """The books of every token we know, by token id (the exchange's ``asset_id``)."""
-
-    __slots__ = ("_books",)
 
     def __init__(self) -> None:
         self._books: dict[str, Book] = {}

@@ -139,8 +139,6 @@ class Exposure:
 class _Recorder:
     """The one transition listener: records, never does I/O."""
 
-    __slots__ = ("records",)
-
     def __init__(self) -> None:
         self.records: list[TransitionRecord] = []
 
@@ -152,8 +150,6 @@ class _Recorder:
 class _OrdersOf:
     """One market's orders, read once per quoting pass: live quotes by side and the
     worst-case delta both ways (the same numbers ``Engine.exposure`` gives)."""
-
-    __slots__ = ("live", "own_long", "own_short", "worst_long", "worst_short")
 
     def __init__(self, ms: MarketState, orders: OurOrders) -> None:
         bids: list[OurOrder] = []

@@ -110,8 +110,6 @@ class OurOrder:
 class OurOrders:
     """Every order of ours the Engine still has to account for, by client id."""
 
-    __slots__ = ("_by_id", "_by_market", "_seq")
-
     def __init__(self) -> None:
         self._by_id: dict[str, OurOrder] = {}
         self._by_market: dict[str, dict[str, OurOrder]] = {}

@@ -126,8 +126,6 @@ class _Mean:
     regime fades instead of anchoring the estimate for ever.
     """
 
-    __slots__ = ("mean", "n")
-
     def __init__(self) -> None:
         self.mean = 0.0
         self.n = 0
@@ -146,8 +144,6 @@ _Pending = tuple[int, int, int, int]  # (bucket, spread ticks, tick units, sign)
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class _Window:
     """Observations taken while the mid stood at one value, waiting for their outcome."""
-
-    __slots__ = ("age", "counts", "mid2")
 
     def __init__(self, mid2: int) -> None:
         self.mid2 = mid2
