@@ -24,6 +24,8 @@ ALLOWED_TOP = {
     "itertools",
     "json",
     "math",
+    # mypyc_attr only: a no-op decorator when interpreted, compile hints for setup.py.
+    "mypy_extensions",
     "operator",
     "re",
     "statemachine",
