@@ -66,7 +66,10 @@ def _ext_modules() -> list[Extension]:
 
     return list(
         mypycify(
-            [str(CORE / f"{name}.py") for name in _native().COMPILED],
+            # A cache of this build's own: one left in the tree by another environment
+            # (other libraries installed) must not stand in for checking the imports.
+            ["--cache-dir=build/mypy-cache"]
+            + [str(CORE / f"{name}.py") for name in _native().COMPILED],
             opt_level="3",
             group_name="mmfsm.core._native",
         )
