@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from mmfsm import native
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "polymarket-btc-15m"
 
@@ -59,6 +61,14 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
         if "skip" in breakdown and "pass" in breakdown:
             assert breakdown["skip"]["opcodes_p50"] < breakdown["pass"]["opcodes_p50"], key
     assert "available" in d["callgrind"]
+    # A compiled core is measured against the interpreted one in the same run.
+    assert d["core"] == native.build()
+    if d["core"].startswith("compiled"):
+        for key in ("1_market", "50_markets"):
+            for kind in ("book_update", "fill"):
+                assert _num(d["interpreted"][key][kind]["p99_us"]), (key, kind)
+                assert _num(d[key][kind]["p99_vs_interpreted"]), (key, kind)
+        assert "compiled core p99" in proc.stdout
 
     r = doc["replay"]
     assert r["book_events"] > 0

@@ -80,8 +80,14 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         cg = d["callgrind"]
         if cg.get("available"):
             for m in (1, 50):
-                out.append((f"instructions per event (callgrind), {m} market(s)",
-                            _fmt(cg[f"instructions_per_event_{m}m"]), "-", "-"))
+                mine = cg[f"instructions_per_event_{m}m"]
+                theirs = cg.get(f"interpreted_instructions_per_event_{m}m")
+                out.append((
+                    f"instructions per event (callgrind, workload included), {m} market(s)",
+                    _fmt(mine),
+                    "-" if theirs is None else f"interpreted core {theirs:,}",
+                    "-" if theirs is None else f"x{ratio(mine, theirs):.2f}",
+                ))
         else:
             out.append(("instructions per event (callgrind)", "unavailable: " + cg["reason"],
                         "-", "-"))
