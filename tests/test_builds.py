@@ -131,6 +131,9 @@ def test_an_audit_log_of_one_build_replays_under_the_other(tmp_path: Path) -> No
         ran = _mmfsm("run", "--venue", "synthetic", "--seconds", "300", "--quiet",
                      "--audit", str(log), env=writer)
         assert ran.returncode == 0, ran.stderr[-3000:]
+        # The run says which build decided.
+        said = "interpreted: MMFSM_PURE_CORE=1" if writer else "compiled (mypyc)"
+        assert f"mmfsm core: {said}" in ran.stdout
         replayed = _mmfsm("audit", "replay", str(log), env=reader)
         assert replayed.returncode == 0, replayed.stdout + replayed.stderr[-3000:]
         assert "every transition and command matches" in replayed.stdout

@@ -29,6 +29,7 @@ import logging
 import sys
 from pathlib import Path
 
+from mmfsm import native
 from mmfsm.audit.commands import add_audit_parser
 from mmfsm.audit.store import AuditError
 from mmfsm.core.config import ConfigError, config_hash, config_to_dict
@@ -112,6 +113,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # Which build decides (mmfsm.native): an operator should see a stale or missing
+    # compiled core, which runs the Python sources at half the speed.
+    print(f"mmfsm core: {native.build()}")
     if args.venue != "synthetic":
         config = load_config(args.config)
         logger = _logger(quiet=args.quiet, log_file=args.log_file)
