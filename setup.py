@@ -20,11 +20,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
 from types import ModuleType
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.errors import CCompilerError, CompileError, ExecError, PlatformError
 
 CORE = Path(__file__).resolve().parent / "src" / "mmfsm" / "core"
 
@@ -52,10 +54,26 @@ class _BuildExt(build_ext):
         record.unlink(missing_ok=True)
         (CORE / native.MANIFEST).unlink(missing_ok=True)
         digests = native.digests(CORE)  # of the sources mypyc is about to compile
-        super().run()
+        try:
+            super().run()
+        except (CCompilerError, CompileError, ExecError, PlatformError) as exc:
+            # No C compiler (or no Python headers): install the interpreted core, which
+            # decides the same at half the speed, and say so; `mmfsm run` says it too.
+            # Whatever the failed build left has no record, so it never runs.
+            print(
+                f"mmfsm: the core was not compiled ({type(exc).__name__}: {exc}); installing "
+                "the interpreted core. Install a C compiler and the Python headers and "
+                "reinstall for the compiled one, or set MMFSM_PURE=1 to skip compiling.",
+                file=sys.stderr,
+            )
+            self.extensions = []
+            return
         if self.extensions:
             record.parent.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
+
+    def get_outputs(self) -> list[str]:
+        return list(super().get_outputs()) if self.extensions else []
 
 
 def _ext_modules() -> list[Extension]:

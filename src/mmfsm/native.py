@@ -103,7 +103,7 @@ def select(core_dir: Path) -> str:
     """Decide the build before any compiled module is imported; return what was chosen."""
     global _build
     if not any(_has_extension(core_dir, name) for name in COMPILED):
-        _build = "interpreted: not compiled (installed with MMFSM_PURE=1 or without mypyc)"
+        _build = "interpreted: not compiled (installed with MMFSM_PURE=1 or without a C compiler)"
         return _build
     reason = _pure_reason(core_dir)
     if reason is None:
