@@ -12,6 +12,13 @@ holds them to each other), so falling back costs speed, never behaviour.
 It lives outside the core, whose modules do no I/O, and runs from ``mmfsm/__init__.py``,
 which Python imports before any ``mmfsm.core`` module.
 
+Every class in a compiled module carries ``@mypyc_attr(serializable=True,
+allow_interpreted_subclasses=True)``, spelled out on each because mypyc reads it from the
+source: ``serializable`` so that Engines pickle (audit snapshots) the same in both builds,
+``allow_interpreted_subclasses`` so that tests and tools can subclass the Engine, and
+because with ``serializable`` alone mypyc 2.4 never runs ``__init__`` for an instance made
+from interpreted code.
+
 Only the standard library is used: ``setup.py`` loads this file on its own, before the
 package or its dependencies are importable.
 """
