@@ -41,6 +41,9 @@ def _native() -> ModuleType:
     return module
 
 
+NATIVE = _native()
+
+
 class _BuildExt(build_ext):
     """Records the digests of the compiled sources once their extensions are built.
 
@@ -49,11 +52,10 @@ class _BuildExt(build_ext):
     """
 
     def run(self) -> None:
-        native = _native()
-        record = Path(self.get_ext_fullpath("mmfsm.core.engine")).parent / native.MANIFEST
+        record = Path(self.get_ext_fullpath("mmfsm.core.engine")).parent / NATIVE.MANIFEST
         record.unlink(missing_ok=True)
-        (CORE / native.MANIFEST).unlink(missing_ok=True)
-        digests = native.digests(CORE)  # of the sources mypyc is about to compile
+        (CORE / NATIVE.MANIFEST).unlink(missing_ok=True)
+        digests = NATIVE.digests(CORE)  # of the sources mypyc is about to compile
         try:
             super().run()
         except (CCompilerError, CompileError, ExecError, PlatformError) as exc:
@@ -78,7 +80,7 @@ class _BuildExt(build_ext):
 
 def _ext_modules() -> list[Extension]:
     if os.environ.get("MMFSM_PURE") == "1":
-        (CORE / _native().MANIFEST).unlink(missing_ok=True)
+        (CORE / NATIVE.MANIFEST).unlink(missing_ok=True)
         return []
     from mypyc.build import mypycify
 
@@ -87,7 +89,7 @@ def _ext_modules() -> list[Extension]:
             # A cache of this build's own: one left in the tree by another environment
             # (other libraries installed) must not stand in for checking the imports.
             ["--cache-dir=build/mypy-cache"]
-            + [str(CORE / f"{name}.py") for name in _native().COMPILED],
+            + [str(CORE / f"{name}.py") for name in NATIVE.COMPILED],
             opt_level="3",
             group_name="mmfsm.core._native",
         )
