@@ -75,6 +75,15 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
     assert _num(r["pipeline_book_events_per_s"])
     assert _num(r["baseline"]["book_events_per_s"])
     assert _num(r["ratio_pipeline_vs_engine"])
+    c = r["ceilings"]
+    assert c["target_book_events_per_s"] == 100_000
+    # The Engine alone bounds the pipeline: no pipeline can beat its own Engine.
+    assert c["book_events_per_s"]["engine_alone"] == r["baseline"]["book_events_per_s"]
+    assert r["pipeline_book_events_per_s"] <= c["book_events_per_s"]["engine_alone"]
+    for part in ("engine_alone", "parse_alone", "read_floor"):
+        assert _num(c["book_events_per_s"][part]), part
+        assert _num(c["ratio_vs_target"][part]), part
+    assert "ceiling book events/s" in proc.stdout
 
     e = doc["economy"]
     for side in (e["mmfsm"], e["baseline"]):

@@ -23,9 +23,17 @@ the cost of reading the recording that no reader avoids (the first), and that of
 general JSON reader (the second), beside the parse figure (also given per row).
 
 The baseline, in the same run: a fresh Engine stepping exactly the events the pipeline
-delivered (collected by the probe), nothing else. The nautilus_trader figure is a
-reference measured elsewhere (issue #9), never in this run. Rates count book events
-(snapshots and price changes) per wall second.
+delivered (collected by the probe), nothing else.
+
+The ceilings, from the same run, against the issue's target of 100,000 book events/s:
+the most any pipeline built on one of these parts could deliver if everything else cost
+nothing. The Engine alone (its rate above); this reader alone (its parse time per row,
+a row being one book event); and the read floor (gunzip and lines, per row), which no
+reader of this recording goes below. A target above a ceiling cannot be reached by work
+on the other parts.
+
+The nautilus_trader figure is a reference measured elsewhere (issue #9), never in this
+run. Rates count book events (snapshots and price changes) per wall second.
 """
 
 from __future__ import annotations
@@ -54,6 +62,28 @@ NAUTILUS_REFERENCE = {
     "note": "a reference figure measured elsewhere (issue #9), not in this run or on this "
     "machine; the issue's target is 100,000/s, about 1.2x it",
 }
+
+
+TARGET_BOOK_EVENTS_PER_S = 100_000  # issue #9, on one core
+
+
+def ceilings(
+    engine_rate: float, parse_us_per_row: float, floor_us_per_row: float
+) -> dict[str, Any]:
+    """Book events/s if all but one part were free, each against the target. The reader
+    and the floor are per row of the recording (each row is one book event; a quick run
+    drops the rows of the markets it leaves out after reading them)."""
+    rates = {
+        "engine_alone": round(engine_rate),
+        "parse_alone": round(1e6 / parse_us_per_row) if parse_us_per_row else None,
+        "read_floor": round(1e6 / floor_us_per_row) if floor_us_per_row else None,
+    }
+    target = TARGET_BOOK_EVENTS_PER_S
+    return {
+        "target_book_events_per_s": target,
+        "book_events_per_s": rates,
+        "ratio_vs_target": {k: ratio(v or 0, target) for k, v in rates.items()},
+    }
 
 
 def replay_setup(
@@ -209,6 +239,9 @@ def run(quick: bool) -> tuple[dict[str, Any], RunResult]:
             "us_per_book_event": round(engine_s * 1e6 / books, 2),
         },
         "ratio_pipeline_vs_engine": ratio(pipe_rate, engine_rate),
+        "ceilings": ceilings(
+            engine_rate, headline["parse_us_per_row"], floor["us_per_row"]["gunzip_and_lines"]
+        ),
         "reference": {
             **NAUTILUS_REFERENCE,
             "ratio_pipeline_vs_reference": ratio(pipe_rate, ref),

@@ -118,6 +118,16 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     f"{x['parse_us_per_row']:.1f} vs {f['gunzip_and_lines']:.1f} / "
                     f"{f['json_loads']:.1f}",
                     "-", "-"))
+        c = r.get("ceilings")
+        if c:
+            rates, ratios = c["book_events_per_s"], c["ratio_vs_target"]
+            keys = ("engine_alone", "parse_alone", "read_floor")
+            out.append((
+                "ceiling book events/s, all else free: Engine alone / this reader / read floor",
+                " / ".join(_fmt(rates[k]) for k in keys),
+                f"target {_fmt(c['target_book_events_per_s'])}",
+                " / ".join(_fmt(ratios[k]) for k in keys),
+            ))
         ref = r["reference"]
         out.append((
             "reference (measured elsewhere, not in this run): nautilus_trader",
