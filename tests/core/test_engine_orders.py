@@ -437,10 +437,14 @@ def test_places_after_a_tick_size_change_are_on_the_new_grid() -> None:
     assert sorted(yes_price(p) for p in places(out)) == [4910, 5110]
     h.ack(out)
     got = h.send(TickSizeChanged(ts_ms=h.now_ms, market="m1", token="m1-yes", tick=TickSize.CENT))
-    got += h.book(bids=(("0.48", "100"),), asks=(("0.52", "100"),))
     assert {p.client_id for p in places(out)} <= {c.client_id for c in cancels(got)}
-    assert places(got)
-    assert all(p.price % 100 == 0 for p in places(got))
+    # The same book on the new grid: the bid rounds down to 0.49, the ask up to 0.52.
+    assert sorted(yes_price(p) for p in places(got)) == [4900, 5200]
+    h.ack(got)
+    got = h.book(bids=(("0.47", "100"),), asks=(("0.52", "100"),))
+    # The micro-price is 0.495: 0.485 / 0.505 on the old grid, 0.48 / 0.51 on the new one
+    # (a book whose quotes land on whole cents either way could not tell them apart).
+    assert sorted(yes_price(p) for p in places(got)) == [4800, 5100]
 
 
 @pytest.mark.parametrize("relist", [False, True])

@@ -189,13 +189,22 @@ def test_tick_size_change_is_followed_at_once() -> None:
         bot = BotSession(emu, fast_config(), **FAST_ADAPTER)
         await bot.start()
         market = bot.venue.markets[0]
+        # The client caches each token's tick once it has signed an order on it (the
+        # cache ``ClobRest.forget_tick`` drops): wait until both tokens hold the old one,
+        # so the change below has a stale cache to clear.
+        cache = bot.rest._client._ClobClient__tick_sizes
         await wait_for(
-            lambda: bot.engine.markets[market.key].machine.state == "running", 10, "running"
+            lambda: cache.get(market.yes_token) == "0.01" and cache.get(market.no_token) == "0.01",
+            10,
+            "the client's cached ticks",
         )
         emu.flip_tick(market.condition_id)
         await wait_for(
             lambda: bot.engine.markets[market.key].tick is TickSize.MILLI, 3, "the Engine's tick"
         )
+        # The adapter's own tick, which every price is checked against, moved too.
+        assert bot.venue.ticks[market.yes_token] is TickSize.MILLI
+        assert bot.venue.ticks[market.no_token] is TickSize.MILLI
         # The client's cached tick was dropped: a 0.001-grid order is signed and accepted.
         placed = await bot.rest.post_order(
             token=market.yes_token,
