@@ -31,9 +31,10 @@ client's cached tick); the user channel (fills, order events); the trade poll ev
 ``poll_s`` (the fallback and cross-check: it forwards any (fill, status) the WebSocket
 has not); heartbeats every ``heartbeat_s`` (the venue's dead-man switch; failing for
 longer than the venue's timeout means our orders may be gone, a ``VenueFault``); and a
-resync every ``resync_s`` that compares the venue's open orders with ours (unknown ones
-seen twice are cancelled, ours the venue no longer lists are closed with their final
-size), retries cancels and unresolved placements, and refreshes books from REST.
+resync every ``resync_s`` that compares the venue's open orders with ours (any the bot
+does not count as working, unknown or taken for done, seen twice are cancelled; ours
+the venue no longer lists are closed with their final size), retries cancels and
+unresolved placements, and refreshes books from REST.
 
 Faults hold a market: a failed read emits ``VenueFault`` and the adapter stops passing
 book snapshots for the market (a snapshot would clear the Engine's fault) until the
@@ -738,12 +739,14 @@ class ClobVenue:
             return
         self._release_prefix("open orders unreadable")
         listed = {str(o.get("id")): o for o in venue_orders if str(o.get("asset_id")) in self.index}
-        unknown = {oid for oid in listed if not self.tracker.knows(oid)}
+        # In two reads in a row, not one: a listing can predate the cancel or fill that
+        # ended an order, and one stale read is no reason to cancel.
+        unknown = {oid for oid in listed if not self.tracker.working(oid)}
         stale = unknown & self._unknown_seen
         self._unknown_seen = unknown - stale
         if stale:
             log.warning(
-                "cancelling %d open order(s) the bot does not know: %s",
+                "cancelling %d open order(s) the bot does not count as working: %s",
                 len(stale),
                 sorted(stale)[:3],
             )
