@@ -77,6 +77,7 @@ class Tracked:
     done: bool = False
     cancel_requested: bool = False
     unresolved: bool = False  # a placement whose outcome the venue has not told us yet
+    absent: int = 0  # resyncs in a row whose open orders and lookup showed no such order
     filled: int = 0
     resting: int = 0  # our size the venue's books show for this order (see netbook)
 
