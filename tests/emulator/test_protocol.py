@@ -32,7 +32,7 @@ from py_clob_client_v2.headers.headers import create_level_1_headers, create_lev
 from py_clob_client_v2.signer import Signer
 
 from mmfsm.core.ticks import SIZE_SCALE, Side, parse_price
-from mmfsm.emulator import Emulator, EmulatorConfig
+from mmfsm.emulator import Emulator, EmulatorConfig, FaultConfig
 
 
 def _maker(
@@ -345,6 +345,30 @@ def test_heartbeats_chain_and_their_absence_cancels_every_order() -> None:
         assert emu.exchange.heartbeat_cancels == 1
 
     run_with_emulator(body, EmulatorConfig(markets=1, participants=QUIET, heartbeat_timeout_s=0.5))
+
+
+def test_read_lag_hides_a_fresh_order_from_reads_but_not_from_the_book() -> None:
+    async def body(emu: Emulator) -> None:
+        c = await call(client, emu)
+        tok = emu.markets[0].yes_token
+        emu.faults = FaultConfig(read_lag_ms=600)
+        r = await call(
+            c.create_and_post_order,
+            OrderArgsV2(token_id=tok, price=0.40, size=10, side="BUY"),
+            PartialCreateOrderOptions(tick_size="0.01"),
+        )
+        order_id = r["orderID"]
+        # It rests (the write happened) but the reads do not show it yet.
+        assert [o["id"] for o in emu.open_orders(c.get_address())] == [order_id]
+        with pytest.raises(PolyApiException) as lookup:
+            await call(c.get_order, order_id)
+        assert lookup.value.status_code == 404
+        assert await call(c.get_open_orders) == []
+        await call(time.sleep, 0.7)
+        assert (await call(c.get_order, order_id))["status"] == "LIVE"
+        assert [o["id"] for o in await call(c.get_open_orders)] == [order_id]
+
+    run_with_emulator(body)
 
 
 def test_client_side_tick_check_uses_its_cache() -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from mmfsm.core.commands import TimeInForce
 from mmfsm.core.events import BookSnapshot, PriceChange, RejectReason, TradeStatus
 from mmfsm.core.ticks import SIZE_SCALE, Side, TickSize
 from mmfsm.venues.base import MarketInfo
 from mmfsm.venues.netbook import NetBooks
 from mmfsm.venues.reconcile import explain_holdings, holdings, split_open_orders
-from mmfsm.venues.tracking import should_forward
+from mmfsm.venues.tracking import Tracked, Tracker, should_forward
 from mmfsm.venues.wire import (
     TokenIndex,
     WireError,
@@ -220,3 +221,40 @@ def test_net_books_pass_the_venue_book_through_by_default() -> None:
     net = NetBooks(INDEX)
     assert net.own("111", Side.BUY, 4900, 10, 3) == []
     assert net.subtract_own is False
+
+
+def _tracked(client_id: str, token: str) -> Tracked:
+    return Tracked(
+        client_id=client_id,
+        market=M,
+        token=token,
+        side=Side.BUY,
+        price=4000,
+        size=10,
+        tif=TimeInForce.GTC,
+    )
+
+
+def test_tracker_owns_every_id_it_sent_and_counts_only_orders_not_done() -> None:
+    tracker = Tracker()
+    t = _tracked("c1", "111")
+    tracker.add(t)
+    tracker.expect(t, "0xabc")  # signed; the answer is pending or lost
+    assert tracker.owner("0xabc") == ("c1", M, t)  # its fills reach the ledger
+    assert tracker.working("0xabc")  # and the resync sweep leaves it alone
+    t.done = True  # concluded "not placed" (or taken for ended) ...
+    assert tracker.owner("0xabc") == ("c1", M, t)  # ... its fills still count ...
+    assert not tracker.working("0xabc")  # ... but if it rests after all, it is cancelled
+    u = _tracked("c2", "222")
+    tracker.add(u)
+    tracker.expect(u, "0xdef")
+    tracker.acked(u, "0xdef")
+    assert tracker.working("0xdef")
+    assert "0xdef" not in tracker.expected
+    u.done = True
+    assert not tracker.working("0xdef")
+    tracker.restored["0xold"] = ("restored-0xold", M)
+    assert tracker.owner("0xold") == ("restored-0xold", M, None)
+    assert not tracker.working("0xold")  # an earlier run's order must not rest
+    assert tracker.owner("0xnone") is None
+    assert not tracker.working("0xnone")

@@ -38,8 +38,9 @@ WebSocket: market channel ``book`` (initial dump and after trades), ``price_chan
 (MATCHED, MINED, CONFIRMED, RETRYING, FAILED) with ``maker_orders`` and ``trader_side``;
 subscribe/unsubscribe operations; ``PING``/``PONG``.
 Faults (``FaultConfig``): WebSocket drops, delays and disconnects; 429 and 5xx; lost
-acks (order placed, 500 returned); slow acks; late and failed trades; tick-size flips;
-an outage of chosen REST paths (``fail_paths``: 503 on every request to them).
+acks (order placed, 500 returned); slow acks; order reads that lag placements
+(``read_lag_ms``); late and failed trades; tick-size flips; an outage of chosen REST
+paths (``fail_paths``: 503 on every request to them).
 
 Not covered
 ~~~~~~~~~~~

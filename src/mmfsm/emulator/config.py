@@ -84,6 +84,9 @@ class FaultConfig:
     * ``trade_fail``: a trade goes MATCHED -> RETRYING -> FAILED and its transfer is undone.
     * ``tick_change_s``: every this many seconds each market's tick flips between
       0.01 and 0.001, announced by ``tick_size_change``.
+    * ``read_lag_ms``: ``GET /data/order`` and ``GET /data/orders`` do not show an order
+      until this long after it was placed: the venue's reads lag its writes, so the
+      lookup after a lost answer says "not found" for an order that rests.
     * ``fail_paths``: REST paths (``"/data/orders"``) answered 503 on every request: an
       outage of one endpoint while the rest of the venue works, the case where a bot
       that reads a failed fetch as an empty answer does the most harm.
@@ -99,6 +102,7 @@ class FaultConfig:
     trade_delay_ms: int = attrs.field(default=0, validator=_non_negative)
     trade_fail: float = attrs.field(default=0.0, validator=_probability)
     tick_change_s: float = attrs.field(default=0.0, validator=_non_negative)
+    read_lag_ms: int = attrs.field(default=0, validator=_non_negative)
     fail_paths: tuple[str, ...] = attrs.field(default=(), converter=_as_paths, validator=_paths)
 
 

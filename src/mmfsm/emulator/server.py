@@ -105,6 +105,7 @@ class Emulator:
         self.participants = Participants(self.exchange, self.config.participants, self.config.seed)
         self.requests: Counter[str] = Counter()
         self._rng = random.Random(self.config.seed ^ 0xFA17)
+        self._placed_mono: dict[str, float] = {}  # order id -> placement (read_lag_ms only)
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -478,7 +479,24 @@ class Emulator:
             chain_id=self.config.chain_id,
             neg_risk=market.neg_risk,
         )
-        return self.exchange.place(order, order_id, key.api_key, order.maker)
+        result = self.exchange.place(order, order_id, key.api_key, order.maker)
+        self._note_placed(order_id)
+        return result
+
+    def _note_placed(self, order_id: str) -> None:
+        """Remember when an order was placed while reads lag (``read_lag_ms``)."""
+        lag_s = self.exchange.faults.read_lag_ms / 1000
+        if not lag_s:
+            return
+        now = time.monotonic()
+        self._placed_mono = {o: t for o, t in self._placed_mono.items() if now - t < lag_s}
+        self._placed_mono[order_id] = now
+
+    def _unreadable(self, order_id: str) -> bool:
+        """True while the ``read_lag_ms`` fault hides this freshly placed order."""
+        placed = self._placed_mono.get(order_id)
+        lag_s = self.exchange.faults.read_lag_ms / 1000
+        return placed is not None and time.monotonic() - placed < lag_s
 
     async def _post_order(self, request: web.Request, key: ApiKey, body: str) -> web.StreamResponse:
         try:
@@ -573,7 +591,11 @@ class Emulator:
 
     async def _get_order(self, request: web.Request, key: ApiKey, body: str) -> web.StreamResponse:
         rec = self.exchange.orders.get(request.match_info["order_id"])
-        if rec is None or rec.account.address.lower() != key.address.lower():
+        if (
+            rec is None
+            or rec.account.address.lower() != key.address.lower()
+            or self._unreadable(rec.book.order_id)
+        ):
             return _error(404, "order not found")
         return _json(order_json(rec))
 
@@ -585,7 +607,8 @@ class Emulator:
             asset_id=q.get("asset_id") or None,
             order_id=q.get("id") or None,
         )
-        return _json(_page([order_json(r) for r in orders], q.get("next_cursor")))
+        shown = [order_json(r) for r in orders if not self._unreadable(r.book.order_id)]
+        return _json(_page(shown, q.get("next_cursor")))
 
     async def _get_trades(self, request: web.Request, key: ApiKey, body: str) -> web.StreamResponse:
         q = request.query

@@ -20,20 +20,28 @@ against the venue's current tick (a price off it would be *rounded* by the clien
 sized down to the 0.01-share grid, signed with the tick passed explicitly, posted;
 the answer becomes ``OrderAcked`` or ``OrderRejected`` with the Engine's reason. A 429
 waits out a shared, growing backoff and retries; a 5xx or no answer is ambiguous, so
-the order is looked up by the id it was signed with before anything is concluded. A
-``Cancel`` waits for its order's placement to resolve, cancels, and reports
-``OrderCancelled`` with the venue's ``size_matched`` (from the user channel's
-CANCELLATION or ``GET /data/order``), never a guess. ``CancelAll`` uses the venue's
-cancel-all, then catches orders whose placement was still in flight.
+the order is looked up by the id it was signed with before anything is concluded.
+A lookup that finds nothing is no answer either (the venue's reads can lag its
+writes): the order stays *unresolved*, never assumed gone. The Engine keeps it pending
+and counts it, its market is held (no new order beside it) and the resync looks again
+until the venue lists it, finds it, or reports it on the user channel (adopted: acked,
+then whatever state it is in), or ``_ABSENT_READS`` reads in a row show no such order
+(only then "not placed"). A ``Cancel`` waits for its order's placement to resolve,
+cancels (an unresolved order by its signed id), and reports ``OrderCancelled`` with
+the venue's ``size_matched`` (from the user channel's CANCELLATION or
+``GET /data/order``), never a guess. ``CancelAll`` uses the venue's cancel-all, then
+catches orders whose placement was still in flight.
 
 Background: the market channel (books, deltas, tick changes, which also drop the
 client's cached tick); the user channel (fills, order events); the trade poll every
 ``poll_s`` (the fallback and cross-check: it forwards any (fill, status) the WebSocket
 has not); heartbeats every ``heartbeat_s`` (the venue's dead-man switch; failing for
 longer than the venue's timeout means our orders may be gone, a ``VenueFault``); and a
-resync every ``resync_s`` that compares the venue's open orders with ours (unknown ones
-seen twice are cancelled, ours the venue no longer lists are closed with their final
-size), retries cancels and unresolved placements, and refreshes books from REST.
+resync every ``resync_s`` that compares the venue's open orders with ours (any the bot
+does not count as working, unknown or taken for done, seen twice are cancelled; ours
+the venue no longer lists are closed with their final size, or after ``_ABSENT_READS``
+reads that neither list nor find them), retries cancels and unresolved placements, and
+refreshes books from REST.
 
 Faults hold a market: a failed read emits ``VenueFault`` and the adapter stops passing
 book snapshots for the market (a snapshot would clear the Engine's fault) until the
@@ -103,6 +111,20 @@ log = logging.getLogger("mmfsm.venue")
 T = TypeVar("T")
 _GRID = 10_000  # 0.01 share in micro-shares: the client's size grid
 _SETTLE_S = 0.5  # grace before our ended order's size leaves the net book
+_ABSENT_READS = 3
+"""Resyncs in a row that must neither list nor find an order before it is taken for gone.
+
+"No such order" from the venue is no proof: its reads can lag its writes, so an order
+it has just booked may be missing from ``GET /data/order`` and ``GET /data/orders`` for
+a moment. An order taken for gone while it rests is counted by nobody and cancelled by
+nobody. So a lost placement is concluded "not placed", and an acknowledged order
+"ended", only when this many successful open-orders reads in a row (each after the
+previous lookup) did not list it and the lookup after each did not find it: three
+resync periods, far beyond any read lag, while the market stays held (for a lost
+placement) and the Engine keeps counting the order. Small, because a held market does
+not quote. Should the order show up even later, the resync sweep cancels it (it is no
+longer working) and its fills still reach the ledger (its id stays ours).
+"""
 
 
 @frozen(kw_only=True)
@@ -297,6 +319,10 @@ class ClobVenue:
                     self._on_fills(parse_fills(msg, api_key), "ws")
                 elif kind == "order":
                     state = parse_order_state(msg)
+                    lost = self.tracker.expected.get(state.order_id)
+                    if lost is not None and lost.unresolved and not lost.done:
+                        self._adopt(lost, state.order_id, msg)  # the venue has it
+                        continue
                     tracked = self.tracker.by_venue.get(state.order_id)
                     if tracked is not None and (
                         state.status == "CANCELED"
@@ -578,22 +604,89 @@ class ClobVenue:
             self._forward(fill, source)
 
     async def _resolve_lost(self, tracked: Tracked, order_id: str, err: VenueError) -> None:
-        """A post whose answer was lost: ask the venue whether the order exists."""
+        """A post whose answer was lost: ask the venue whether the order exists.
+
+        Found, it is adopted. Not found (or the lookup failed), it may still rest: it
+        stays unresolved, pending for the Engine, and its market is held until the
+        resync settles it (``_look_again``).
+        """
         log.warning(
             "Placement of %s got no clear answer (%s); looking it up", tracked.client_id, err
         )
         try:
             state = await self._call(lambda: self.rest.order(order_id))
         except VenueError as lookup:
-            tracked.unresolved = True
-            self._fault(tracked.market, f"placement outcome unknown: {lookup}")
+            state, why = None, f"the lookup failed: {lookup}"
+        else:
+            why = "the venue does not show it (yet)"
+        if state is not None:
+            self._adopt(tracked, order_id, state)
             return
+        log.warning(
+            "Placement of %s unresolved (%s); holding %s until the venue shows it or "
+            "%d reads in a row do not",
+            tracked.client_id,
+            why,
+            tracked.market.key,
+            _ABSENT_READS,
+        )
+        tracked.unresolved = True
+        self._fault(tracked.market, self._unknown_hold(tracked))
+
+    @staticmethod
+    def _unknown_hold(tracked: Tracked) -> str:
+        return f"placement outcome unknown: {tracked.client_id}"
+
+    async def _look_again(self, tracked: Tracked, listed: dict[str, dict[str, Any]]) -> None:
+        """The resync's turn on an unresolved placement; ``listed`` was read after the
+        previous lookup."""
+        order_id = tracked.expected_id
+        if order_id is None:
+            return
+        if tracked.cancel_requested:
+            await self._cancel_unresolved(tracked)
+        state = listed.get(order_id)
         if state is None:
-            self._reject(tracked, RejectReason.OTHER, f"not placed ({err.message})")
+            try:
+                state = await self._call(lambda: self.rest.order(order_id))
+            except VenueError as err:
+                log.warning("lookup of %s failed (%s); will retry", tracked.client_id, err)
+                return
+        if state is not None:
+            self._adopt(tracked, order_id, state)
             return
-        self._acked(tracked, order_id)
+        tracked.absent += 1
+        if tracked.absent < _ABSENT_READS:
+            return
         tracked.unresolved = False
+        self._reject(
+            tracked,
+            RejectReason.OTHER,
+            f"not placed: {_ABSENT_READS} open-orders reads and lookups in a row show no order "
+            f"{order_id}",
+        )
+        self._release(self._unknown_hold(tracked))
+
+    def _adopt(self, tracked: Tracked, order_id: str, state: dict[str, Any]) -> None:
+        """The venue has the order whose placement answer we lost: it was placed."""
+        tracked.unresolved = False
+        tracked.absent = 0
+        self._acked(tracked, order_id)
         self._apply_state(tracked, state)
+        self._release(self._unknown_hold(tracked))
+
+    async def _cancel_unresolved(self, tracked: Tracked) -> None:
+        """Cancel an unresolved placement by the id it was signed with.
+
+        Harmless if the venue never booked it; its fate is still settled by the resync.
+        """
+        order_id = tracked.expected_id
+        if order_id is None:
+            return
+        try:
+            await self._call(lambda: self.rest.cancel([order_id]), tries=2)
+        except VenueError as err:
+            log.warning("cancel of unresolved %s failed (%s); will retry", tracked.client_id, err)
 
     def _apply_state(self, tracked: Tracked, raw: dict[str, Any]) -> None:
         try:
@@ -608,7 +701,13 @@ class ClobVenue:
                 expired=tracked.tif in (TimeInForce.FAK, TimeInForce.FOK),
             )
 
-    async def _refresh_order(self, tracked: Tracked) -> None:
+    async def _refresh_order(self, tracked: Tracked, *, unlisted: bool = False) -> None:
+        """Read the venue's record of an acknowledged order and apply it.
+
+        "Not found" ends the order only when ``unlisted`` (the resync's open orders, read
+        after the previous lookup, did not list it either) for ``_ABSENT_READS`` resyncs
+        in a row: the venue booked it, so until then the order is taken to rest.
+        """
         if tracked.venue_id is None or tracked.done:
             return
         venue_id = tracked.venue_id
@@ -618,8 +717,18 @@ class ClobVenue:
             log.warning("could not read order %s (%s); will retry", tracked.client_id, err)
             return
         if state is None:
-            self._finish(tracked, tracked.filled)
+            if unlisted:
+                tracked.absent += 1
+                if tracked.absent >= _ABSENT_READS:
+                    log.warning(
+                        "order %s: %d open-orders reads and lookups in a row show no such "
+                        "order; taking it for ended",
+                        tracked.client_id,
+                        _ABSENT_READS,
+                    )
+                    self._finish(tracked, tracked.filled)
             return
+        tracked.absent = 0
         self._apply_state(tracked, state)
 
     async def _cancel(self, cmd: Cancel) -> None:
@@ -627,7 +736,13 @@ class ClobVenue:
         if tracked is None:
             return
         await tracked.placed.wait()
-        if tracked.done or tracked.venue_id is None:
+        if tracked.done:
+            return
+        if tracked.unresolved:
+            tracked.cancel_requested = True
+            await self._cancel_unresolved(tracked)
+            return
+        if tracked.venue_id is None:
             return
         tracked.cancel_requested = True
         venue_id = tracked.venue_id
@@ -649,7 +764,13 @@ class ClobVenue:
     async def _cancel_tracked(self, tracked: Tracked) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(tracked.placed.wait(), timeout=10)
-        if tracked.done or tracked.venue_id is None:
+        if tracked.done:
+            return
+        if tracked.unresolved:
+            tracked.cancel_requested = True
+            await self._cancel_unresolved(tracked)
+            return
+        if tracked.venue_id is None:
             return
         tracked.cancel_requested = True
         await self._refresh_order(tracked)
@@ -730,7 +851,13 @@ class ClobVenue:
             await self._resync()
 
     async def _resync(self) -> None:
-        """Compare open orders with ours, retry what is pending, refresh books."""
+        """Compare open orders with ours, retry what is pending, refresh books.
+
+        Only orders known before the open orders are read are judged against them: an
+        order acknowledged (or left unresolved) during the read is judged next time.
+        """
+        unresolved = [t for t in self.tracker.live() if t.unresolved]
+        acked = [t for t in self.tracker.live() if t.venue_id is not None and t.placed.is_set()]
         try:
             venue_orders = await self._call(self.rest.open_orders, tries=2)
         except VenueError as err:
@@ -738,28 +865,30 @@ class ClobVenue:
             return
         self._release_prefix("open orders unreadable")
         listed = {str(o.get("id")): o for o in venue_orders if str(o.get("asset_id")) in self.index}
-        unknown = {oid for oid in listed if not self.tracker.knows(oid)}
+        # In two reads in a row, not one: a listing can predate the cancel or fill that
+        # ended an order, and one stale read is no reason to cancel.
+        unknown = {oid for oid in listed if not self.tracker.working(oid)}
         stale = unknown & self._unknown_seen
         self._unknown_seen = unknown - stale
         if stale:
             log.warning(
-                "cancelling %d open order(s) the bot does not know: %s",
+                "cancelling %d open order(s) the bot does not count as working: %s",
                 len(stale),
                 sorted(stale)[:3],
             )
             with contextlib.suppress(VenueError):
                 await self._call(lambda: self.rest.cancel(sorted(stale)))
-        for tracked in list(self.tracker.live()):
-            if tracked.unresolved and tracked.expected_id is not None:
-                await self._resolve_lost(tracked, tracked.expected_id, VenueError(None, "retry"))
-                if not tracked.unresolved:
-                    self._release_prefix("placement outcome unknown", tracked.market)
-                continue
-            if tracked.venue_id is None or not tracked.placed.is_set():
+        for tracked in unresolved:
+            if tracked.unresolved and not tracked.done:
+                await self._look_again(tracked, listed)
+        for tracked in acked:
+            if tracked.done or tracked.venue_id is None:
                 continue
             if tracked.venue_id not in listed:
-                await self._refresh_order(tracked)
-            elif tracked.cancel_requested:
+                await self._refresh_order(tracked, unlisted=True)
+                continue
+            tracked.absent = 0
+            if tracked.cancel_requested:
                 with contextlib.suppress(VenueError):
                     await self._call(partial(self.rest.cancel, [tracked.venue_id]), tries=1)
                 await self._refresh_order(tracked)

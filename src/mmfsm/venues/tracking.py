@@ -11,9 +11,15 @@ the REST poll), in any order, possibly twice, possibly before the placement answ
 * ``Tracked`` holds one order's mapping and whether the Engine has been told it is
   final (``done``): each order gets exactly one final event (rejected, cancelled or
   expired), whichever path learns it first;
-* a fill whose order id is not known yet is parked (``park``) and released when the
-  placement answer names it; parked fills older than a minute are dropped, because the
-  REST poll will bring them again once the id is known;
+* every id the bot sent is ours for good: ``owner`` answers for acknowledged ids and
+  for *expected* ones (signed, answer pending, lost, or concluded not placed), so a fill
+  on an order we sent reaches the ledger whatever we believe about the order. A fill
+  whose id we never sent is parked (``park``) and released if a placement answer names
+  it; parked fills older than a minute are dropped, because the REST poll will bring
+  them again once the id is known;
+* ``working`` is the other question: is this venue order one the bot counts as resting?
+  Only an order not ``done`` is. The resync cancels any open venue order for which it
+  is not, so an order the bot took for gone, rejected or ended cannot rest uncounted;
 * ``should_forward`` passes a (fill, status) pair once: a status is forwarded only if
   it is new for that fill and not a step back (a poll snapshot older than a WebSocket
   message must not turn CONFIRMED back into MINED), and nothing after a terminal one;
@@ -70,7 +76,8 @@ class Tracked:
     placed: asyncio.Event = field(factory=asyncio.Event)
     done: bool = False
     cancel_requested: bool = False
-    unresolved: bool = False
+    unresolved: bool = False  # a placement whose outcome the venue has not told us yet
+    absent: int = 0  # resyncs in a row whose open orders and lookup showed no such order
     filled: int = 0
     resting: int = 0  # our size the venue's books show for this order (see netbook)
 
@@ -99,8 +106,12 @@ class Tracker:
             self.expected.pop(tracked.expected_id, None)
 
     def owner(self, order_id: str) -> tuple[str, MarketInfo, Tracked | None] | None:
-        """(client id, market, tracked) of a venue order id, if it is ours."""
-        tracked = self.by_venue.get(order_id)
+        """(client id, market, tracked) of a venue order id, if it is ours.
+
+        Expected ids count: the order may rest (and fill) before its answer arrives, or
+        when the answer was lost, whatever the adapter concluded about it since.
+        """
+        tracked = self.by_venue.get(order_id) or self.expected.get(order_id)
         if tracked is not None:
             return tracked.client_id, tracked.market, tracked
         restored = self.restored.get(order_id)
@@ -108,8 +119,14 @@ class Tracker:
             return restored[0], restored[1], None
         return None
 
-    def knows(self, order_id: str) -> bool:
-        return order_id in self.by_venue or order_id in self.expected or order_id in self.restored
+    def working(self, order_id: str) -> bool:
+        """True if the venue order is one the bot still counts as resting (not done).
+
+        Not the same as ours (``owner``): an order we took for rejected or ended, or one
+        of an earlier run, is ours but must not rest, so the resync sweep cancels it.
+        """
+        tracked = self.by_venue.get(order_id) or self.expected.get(order_id)
+        return tracked is not None and not tracked.done
 
     def live(self) -> Iterator[Tracked]:
         return (t for t in list(self.by_client.values()) if not t.done)
