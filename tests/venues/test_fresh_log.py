@@ -165,18 +165,19 @@ def test_a_log_written_for_another_account_is_refused(
 ) -> None:
     emu = emulator.emulator
     config = _config(tmp_path, emu)
-    log = tmp_path / "audit.sqlite"
+    monkeypatch.chdir(tmp_path)
+    log = (tmp_path / "audit.sqlite").resolve()
     first, second = Account.create(), Account.create()
     monkeypatch.setenv("MMFSM_PRIVATE_KEY", first.key.hex())
-    assert main(_live(emu, config, "--audit", str(log))) == 0  # a new account: no past
-    capsys.readouterr()
+    assert main(_live(emu, config, "--audit", "audit.sqlite")) == 0  # a new account: no past
+    assert f"audit log {log}: new audit log" in capsys.readouterr().out  # the absolute path
     monkeypatch.setenv("MMFSM_PRIVATE_KEY", second.key.hex())
     before = emulator.read(lambda e: dict(e.requests))
-    assert main(_live(emu, config, "--audit", str(log))) == 2
+    assert main(_live(emu, config, "--audit", "audit.sqlite")) == 2
     err = capsys.readouterr().err
     assert first.address in err
     assert second.address in err
-    assert str(log.resolve()) in err
+    assert str(log) in err
     assert _touches(emulator.read(lambda e: dict(e.requests))) == _touches(before)
 
 
