@@ -509,8 +509,9 @@ def _refuse_new_log(
     log (INV-LATCH), so a run on a new log would start with a full budget and no halt.
     That is refused when the venue shows the account has a past in the configured
     markets (a log moved, deleted, or a run from another working directory), unless
-    ``--new-audit-log`` says the operator means it. Only reads are sent: nothing is
-    placed or cancelled before the refusal.
+    ``--new-audit-log`` says the operator means it. Only reads (and the API key
+    derivation every start makes) reach the venue: nothing is placed, cancelled or
+    heartbeated before the refusal.
     """
     if args.new_audit_log:
         print(
