@@ -18,7 +18,9 @@ lets it publish status and flush. Without one the loop calls ``engine.step`` dir
 Stopping: at the deadline, on ``stop()`` (Ctrl-C) or if the venue fails, the loop asks
 the venue to cancel everything and confirm nothing is left open (``shutdown``), then
 feeds the resulting events to the Engine so the summary is true, but sends none of the
-commands those last steps produce: a shutting-down bot places nothing. ``abort()`` is
+commands those last steps produce: a shutting-down bot places nothing. A shutdown that
+hit an error reports the orders left open as unknown (``ShutdownReport.still_open``
+None), and ``ShutdownReport.confirmed`` is what a caller's exit status must rest on. ``abort()`` is
 the crash of a test: the loop stops dead and the venue's tasks are killed without a
 cancel, which leaves the exchange's heartbeat dead-man switch to clean up.
 """
@@ -33,6 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, TextIO
 
+import attrs
 from attrs import define
 
 from mmfsm.core.commands import Cancel, CancelAll, Place
@@ -82,8 +85,9 @@ class LiveSummary:
         ]
         if self.shutdown is not None:
             s = self.shutdown
+            left = "unknown" if s.still_open is None else str(s.still_open)
             lines.append(
-                f"shutdown: cancelled {s.cancelled} order(s) {where}, {s.still_open} still "
+                f"shutdown: cancelled {s.cancelled} order(s) {where}, {left} still "
                 f"open{'' if s.error is None else f' (error: {s.error})'}"
             )
         if self.error is not None:
@@ -295,6 +299,10 @@ class LiveRunner:
     async def _shutdown(self) -> None:
         self._sending = False
         report = await self.venue.shutdown()
+        if report.error is not None and report.still_open is not None:
+            # A shutdown that failed (its cancel, or its read of the open orders) has no
+            # count of what is left, whatever number it carries: unknown, never 0.
+            report = attrs.evolve(report, still_open=None)
         self.summary.shutdown = report
         while not self.queue.empty():
             self._apply(self.queue.get_nowait())

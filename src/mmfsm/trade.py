@@ -19,6 +19,15 @@ the emulator run *is* the live run with a different host and a throwaway key.
   it), and the operations layer (``ops.launch.open_services``: audit log with
   write-ahead steps, control socket, metrics) around the run loop. No secret is ever
   printed: errors name variables and files, and the account is shown by address.
+  The day's loss budget and the breaker's halt latch live in the audit log (default
+  ``run.audit_path``, relative to the working directory), so the log decides whether a
+  restart is a restart: a log of another account is refused (the log records the
+  account it trades as), and a new log is refused when the venue shows the account has
+  trades or open orders in the configured markets, since the budget and any halt of
+  those runs are in the log they wrote. ``--new-audit-log`` starts a new one knowingly
+  (the earlier budget and halt are given up; restored fills then count toward today's
+  budget only as a net loss, see ``Engine._unplaced_change``). A shutdown that cannot
+  confirm every order is cancelled exits 1.
 
 * ``--paper`` (with either venue): the venue's public market data, the Engine's
   orders filled by the simulator's matching model, nothing sent, no key loaded, no
@@ -40,6 +49,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mmfsm.audit.recovery import is_new_log
 from mmfsm.core.config import Config, config_hash
 from mmfsm.core.engine import Engine, Step
 from mmfsm.core.events import Event
@@ -57,6 +67,7 @@ from mmfsm.settings import SecretsError, load_secrets
 from mmfsm.venues.adapter import AdapterConfig, ClobVenue
 from mmfsm.venues.base import StartupRefused
 from mmfsm.venues.clob import ClobRest, Credentials
+from mmfsm.venues.startup import earlier_activity
 
 __all__ = [
     "POLYMARKET_HOST",
@@ -96,6 +107,13 @@ def add_clob_options(run: argparse.ArgumentParser) -> None:
         "--no-confirm",
         action="store_true",
         help="skip the confirmation prompt of --venue polymarket --live",
+    )
+    run.add_argument(
+        "--new-audit-log",
+        action="store_true",
+        help="with --live: start a new audit log although the account has traded before; "
+        "gives up the earlier log's daily loss budget and any breaker halt it latched "
+        "(restored fills then count toward today's loss only as a net loss)",
     )
     run.add_argument("--secrets-file", type=Path, help="0600 KEY=VALUE file (see settings)")
     run.add_argument("--host", default=POLYMARKET_HOST, help="Polymarket CLOB REST host")
@@ -273,14 +291,18 @@ def _run_emulator_audited(
         )
 
 
-def _confirm_text(config: Config, address: str, args: argparse.Namespace) -> str:
+def _confirm_text(
+    config: Config, address: str, args: argparse.Namespace, audit: str | None = None
+) -> str:
     s, r = config.strategy, config.risk
     markets = "\n".join(f"    {m.name or m.condition_id}: {m.condition_id}" for m in config.markets)
+    audit_line = "" if audit is None else f"  audit log: {audit}\n"
     return (
         "About to trade LIVE on Polymarket with real money.\n"
         f"  account: {address} (signature type {args.signature_type}"
         f"{', funder ' + args.funder if args.funder else ''})\n"
         f"  host: {args.host}\n"
+        f"{audit_line}"
         f"  markets:\n{markets}\n"
         f"  limits: capital {format_money(s.capital)} USD, order size {format_size(s.order_size)} "
         f"shares, max exposure per market {format_money(s.max_market_exposure)} USD, "
@@ -366,7 +388,7 @@ def run_clob(
         return (
             0
             if summary.error is None
-            and (summary.shutdown is None or not summary.shutdown.still_open)
+            and (summary.shutdown is None or summary.shutdown.confirmed)
             else 1
         )
     return _run_live(args, config, logger, status)
@@ -391,6 +413,15 @@ def _run_live(
         print(
             f"mmfsm run: {audit} is a paper run's audit log ({paper_marker(audit)}); a live "
             "bot recovered from it would trade on paper inventory. Use another --audit path",
+            file=sys.stderr,
+        )
+        return 2
+    where = audit.resolve()  # the default is relative to the working directory: say which
+    new_log = is_new_log(audit)
+    if args.new_audit_log and not new_log:
+        print(
+            f"mmfsm run: --new-audit-log, but audit log {where} already holds a run (it "
+            "would be recovered, not started anew); drop the flag, or give --audit a new path",
             file=sys.stderr,
         )
         return 2
@@ -422,16 +453,27 @@ def _run_live(
         )
         return 2
     if not args.no_confirm:
-        answer = input(_confirm_text(config, rest.address, args))
+        shown = f"{where} ({'new' if new_log else 'recovered at start'})"
+        answer = input(_confirm_text(config, rest.address, args, shown))
         if answer.strip().lower() != "yes":
             print("mmfsm run: not confirmed; nothing was sent", file=sys.stderr)
             return 2
+    if new_log:
+        refused = _refuse_new_log(config, args, rest, where)
+        if refused is not None:
+            return refused
     from mmfsm.ops.launch import services_for_run
 
     with services_for_run(
-        args, config, audit_path=audit, start_ms=int(time.time() * 1000), logger=logger
+        args,
+        config,
+        audit_path=audit,
+        start_ms=int(time.time() * 1000),
+        logger=logger,
+        account=rest.account,
+        allow_new=new_log,
     ) as launched:
-        print(f"audit log {audit}: {launched.recovered.describe()}")
+        print(f"audit log {where}: {launched.recovered.describe()}")
         try:
             summary = asyncio.run(
                 _run_polymarket(
@@ -448,4 +490,49 @@ def _run_live(
             print(f"mmfsm run: refusing to start: {err}", file=sys.stderr)
             return 3
         print(summary.render(launched.engine))
+    if summary.shutdown is None or not summary.shutdown.confirmed:
+        print(
+            "mmfsm run: the shutdown could not confirm that every order of "
+            f"{rest.account} is cancelled; check its open orders on the venue",
+            file=sys.stderr,
+        )
+        return 1
     return 0 if summary.error is None else 1
+
+
+def _refuse_new_log(
+    config: Config, args: argparse.Namespace, rest: ClobRest, where: Path
+) -> int | None:
+    """A new audit log for a live account: the exit status that refuses it, or None.
+
+    The daily loss budget and the breaker's latch are Engine state recovered from the
+    log (INV-LATCH), so a run on a new log would start with a full budget and no halt.
+    That is refused when the venue shows the account has a past in the configured
+    markets (a log moved, deleted, or a run from another working directory), unless
+    ``--new-audit-log`` says the operator means it. Only reads (and the API key
+    derivation every start makes) reach the venue: nothing is placed, cancelled or
+    heartbeated before the refusal.
+    """
+    if args.new_audit_log:
+        print(
+            f"mmfsm run: starting a NEW audit log {where} for {rest.account} "
+            "(--new-audit-log): the daily loss budget and any breaker halt of earlier runs "
+            "are not carried over; their fills count toward today's loss only as a net loss"
+        )
+        return None
+    try:
+        activity = asyncio.run(earlier_activity(rest, config.markets))
+    except StartupRefused as err:
+        print(f"mmfsm run: refusing to start: {err}", file=sys.stderr)
+        return 3
+    if not activity:
+        return None
+    print(
+        f"mmfsm run: refusing to start: audit log {where} is new, but the venue shows "
+        f"{activity.describe()} of account {rest.account} in the configured markets; "
+        "the daily loss budget and any breaker halt are in the earlier run's audit log: "
+        "point --audit at it, or pass --new-audit-log to start a new log knowingly "
+        "(giving up that budget and halt)",
+        file=sys.stderr,
+    )
+    return 3

@@ -355,3 +355,40 @@ def test_reconcile_covers_every_case() -> None:
         engine, [VenueOrder(client_id=pending.client_id, open=True, size_matched=0)], ts_ms=h.now_ms
     )
     assert sorted(type(e).__name__ for e in plan.events) == ["OrderAcked", "OrderCancelled"]
+
+
+def test_a_live_log_records_its_account_and_refuses_another(tmp_path: Path) -> None:
+    from mmfsm.audit.recovery import AccountMismatch, is_new_log, logged_account
+
+    path = tmp_path / "live.sqlite"
+    config = parse_config_text("")
+    ours, theirs = "0xAbC0000000000000000000000000000000000001", "0x" + "de" * 20
+    assert is_new_log(path)
+    log, recovered = open_for_run(path, config, ts_ms=T0, account=ours)
+    assert recovered.fresh
+    log.step(recovered.engine, OperatorHalt(ts_ms=T0 + 1, reason="breaker stand-in"))
+    log.close(recovered.engine)
+    assert not is_new_log(path)
+    conn = connect_reader(path)
+    assert logged_account(conn) == ours
+    conn.close()
+    head = len(records(path))
+    with pytest.raises(AccountMismatch, match=f"written for account {ours}.*trades as {theirs}"):
+        open_for_run(path, config, ts_ms=T0, account=theirs)
+    assert len(records(path)) == head  # nothing written for the refused run
+    # The same account, however its address is cased, recovers the halt.
+    log, recovered = open_for_run(path, config, ts_ms=T0, account=ours.lower())
+    assert recovered.engine.bot.state == "halted"
+    log.close(recovered.engine)
+    # Runs that name no account (paper, emulator, synthetic) are unaffected.
+    log, recovered = open_for_run(path, config, ts_ms=T0)
+    log.close(recovered.engine)
+
+
+def test_a_log_that_emptied_since_it_was_looked_at_is_not_started_anew(tmp_path: Path) -> None:
+    path = tmp_path / "gone.sqlite"
+    with pytest.raises(AuditError, match="holds no record"):
+        open_for_run(path, parse_config_text(""), ts_ms=T0, account="0x1", allow_new=False)
+    from mmfsm.audit.recovery import is_new_log
+
+    assert is_new_log(path)  # still new: the next run asks the venue again

@@ -494,6 +494,70 @@ def test_daily_pnl_is_realized_today_plus_unrealized_everywhere() -> None:
     assert h.engine.daily_pnl() == -USD
 
 
+def restored(h: Sim, trade_id: str, side: Side, price: int, size: int) -> list[Command]:
+    """A fill of an order this Engine never placed: an earlier run's, as start-up
+    reconciliation replays it (its client id is the adapter's ``restored-...``)."""
+    return h.send(
+        Trade(
+            ts_ms=h.now_ms,
+            trade_id=trade_id,
+            client_id=f"restored-{trade_id}",
+            market="m1",
+            token="m1-yes",
+            side=side,
+            price=price,
+            size=size,
+            status=TradeStatus.CONFIRMED,
+        )
+    )
+
+
+def test_restored_profits_never_enlarge_todays_loss_budget() -> None:
+    """An earlier run's fills, replayed at start-up (the whole history, on a new audit
+    log), count toward today's realized P&L only as a net loss: +$3 restored leaves
+    realized-today at 0, so the breaker still trips just beyond today's first $2 of loss."""
+    h = Sim(TIGHT)
+    h.list_market()  # start-up: the listing, then the replayed fills, then the books
+    restored(h, "r1", Side.BUY, 4000, 100 * SHARE)
+    restored(h, "r2", Side.SELL, 4300, 100 * SHARE)  # +$3 on an earlier day, perhaps
+    assert h.engine.markets["m1"].ledger.realized == 3 * USD  # the ledger keeps the truth
+    assert h.engine.realized_today == 0
+    restored(h, "r3", Side.BUY, 4900, 100 * SHARE)
+    restored(h, "r4", Side.SELL, 4700, 100 * SHARE)  # -$2: the net +$1 still counts as 0
+    assert h.engine.realized_today == 0
+    restored(h, "r5", Side.BUY, 4900, 100 * SHARE)
+    restored(h, "r6", Side.SELL, 4700, 100 * SHARE)  # net -$1: that counts
+    assert h.engine.realized_today == -USD
+    # Today's own trading: long 100 at 0.49, marked at 0.48, is -$1 more: at the limit,
+    # not beyond it; marked at 0.47 it trips the breaker (with +$3 counted it would not).
+    h.book()
+    out = h.advance(h.engine.config.risk.gap_recovery_ms)
+    h.ack(out)
+    bid = next(p for p in places(out) if is_bid(p))
+    h.fill(bid, 100 * SHARE)
+    book_at(h, "0.47", "0.49")
+    assert h.engine.daily_pnl() == -2 * USD
+    assert not h.engine.halted
+    book_at(h, "0.46", "0.48")  # -$2 unrealized: -$3 in all
+    assert h.engine.halted
+    assert h.engine.halt_cause == "breaker_trip"
+
+
+def test_a_restored_net_loss_counts_in_full_and_resets_at_midnight() -> None:
+    h = Sim(TIGHT)
+    h.list_market()
+    restored(h, "r1", Side.BUY, 5000, 100 * SHARE)
+    restored(h, "r2", Side.SELL, 4900, 100 * SHARE)
+    assert h.engine.realized_today == -USD
+    h.now_ms = next_midnight(h.now_ms)
+    h.advance(0)
+    assert h.engine.realized_today == 0
+    restored(h, "r3", Side.BUY, 4000, 100 * SHARE)
+    restored(h, "r4", Side.SELL, 4100, 100 * SHARE)  # yesterday's loss does not offset it
+    assert h.engine.realized_today == 0
+    assert h.engine.unplaced_today == USD
+
+
 def tripped(h: Sim) -> list[Command]:
     holding(h, 100 * SHARE + 1)
     out = book_at(h, "0.46", "0.48")

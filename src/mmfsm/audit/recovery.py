@@ -23,6 +23,12 @@ Because the breaker latch (the bot machine's state), the day's realized P&L and 
 breaker floor are Engine state, they come back exactly as they were: a restart is never
 a fresh daily-loss budget and never an un-halt (INV-LATCH).
 
+A live run names the account it trades as (``open_for_run(account=...)``): the start
+record carries it, and a log whose runs traded as another account is refused, since its
+budget, latch and inventory are someone else's. A log that holds no record at all is
+*new* (``is_new_log``): it knows no budget and no latch, which is why ``mmfsm run``
+refuses to start a live account with a past on one unless told to (``trade``).
+
 What the log cannot know is what happened at the venue after the last durable step:
 commands recorded but never sent (the crash came between the commit and the send),
 fills while the bot was down. ``reconcile`` turns the venue's view of our orders and
@@ -45,7 +51,14 @@ from attrs import frozen
 from mmfsm.audit.chain import GENESIS_PREV
 from mmfsm.audit.log import AuditLog, Sync, code_fingerprint
 from mmfsm.audit.replay import Divergence, replay
-from mmfsm.audit.store import AuditError, SnapshotRow, read_records, read_snapshots
+from mmfsm.audit.store import (
+    AuditError,
+    SnapshotRow,
+    connect_reader,
+    read_head,
+    read_records,
+    read_snapshots,
+)
 from mmfsm.audit.verify import verify
 from mmfsm.core.config import Config
 from mmfsm.core.engine import Engine
@@ -53,9 +66,12 @@ from mmfsm.core.events import Event, OrderAcked, OrderCancelled, Trade
 from mmfsm.core.orders import OrderStatus
 
 __all__ = [
+    "AccountMismatch",
     "ReconcilePlan",
     "Recovered",
     "VenueOrder",
+    "is_new_log",
+    "logged_account",
     "open_for_run",
     "reconcile",
     "recover",
@@ -145,6 +161,50 @@ def recover(conn: sqlite3.Connection) -> Recovered:
     )
 
 
+class AccountMismatch(AuditError):
+    """A live run was pointed at the audit log of another account."""
+
+
+def is_new_log(path: Path) -> bool:
+    """True if ``path`` holds no audit record (absent, empty, or created and never
+    written): a run on it starts from a fresh Engine, with nothing to recover."""
+    if not path.exists():
+        return True
+    if path.stat().st_size == 0 and not Path(f"{path}-wal").exists():
+        return True
+    conn = connect_reader(path)
+    try:
+        head = read_head(conn)
+    finally:
+        conn.close()
+    return head is None or head[0] == 0
+
+
+def logged_account(conn: sqlite3.Connection) -> str | None:
+    """The account the log's latest live run traded as (its start record), if any."""
+    for (body,) in conn.execute(
+        "SELECT body FROM records WHERE kind = 'start' ORDER BY seq DESC"
+    ):
+        try:
+            account = json.loads(str(body)).get("account")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(account, str) and account:
+            return account
+    return None
+
+
+def _check_account(log: AuditLog, account: str) -> None:
+    logged = logged_account(log.connection)
+    if logged is not None and logged.lower() != account.lower():
+        raise AccountMismatch(
+            f"audit log {log.path.resolve()} was written for account {logged}, and this "
+            f"run trades as {account}: its daily loss budget, breaker halt and inventory "
+            f"are another account's. Give --audit the log of {account}, or a new path "
+            "with --new-audit-log"
+        )
+
+
 def open_for_run(
     path: Path,
     config: Config,
@@ -153,15 +213,34 @@ def open_for_run(
     sync: Sync = Sync.FULL,
     scrub: Callable[[str], str] | None = None,
     snapshot_every: int = 5_000,
+    account: str | None = None,
+    allow_new: bool = True,
 ) -> tuple[AuditLog, Recovered]:
     """Open (or create) the log for a run and rebuild the Engine from it.
 
     The returned Engine runs the config it had when the process stopped; if ``config``
     differs, the caller feeds ``ConfigReload`` through the audited step so the change
     is itself in the log.
+
+    ``account`` (live runs: the address the client trades as) is recorded in the start
+    record; a log whose latest recorded account is another one raises
+    ``AccountMismatch`` before anything is written or recovered. A log that records
+    none (paper, emulator and synthetic runs, or a live log older than this rule) is
+    accepted and, from this run on, belongs to ``account``.
+
+    ``allow_new=False`` raises ``AuditError`` rather than start a log that holds no
+    record: the caller found records there a moment ago (``is_new_log``) and decided on
+    that, so a log emptied or removed since must not become a silent fresh start.
     """
     log = AuditLog(path, sync=sync, scrub=scrub, snapshot_every=snapshot_every)
     try:
+        if account is not None and not log.is_empty:
+            _check_account(log, account)
+        if log.is_empty and not allow_new:
+            raise AuditError(
+                f"audit log {path.resolve()} holds no record any more (removed or "
+                "replaced while starting); not starting a new log in its place"
+            )
         if log.is_empty:
             log.genesis(config, ts_ms)
             recovered = Recovered(
@@ -176,20 +255,18 @@ def open_for_run(
             )
         else:
             recovered = recover(log.connection)
-        log.note(
-            "start",
-            recovered.engine.now_ms,
-            recovered.engine.config_hash,
-            {
-                "type": "Start",
-                "recovered_to": recovered.last_seq,
-                "snapshot": recovered.snapshot_seq,
-                "replayed_events": recovered.replayed_events,
-                "divergences": recovered.divergences,
-                "bot": recovered.engine.bot.state,
-                "code": code_fingerprint(),
-            },
-        )
+        start: dict[str, object] = {
+            "type": "Start",
+            "recovered_to": recovered.last_seq,
+            "snapshot": recovered.snapshot_seq,
+            "replayed_events": recovered.replayed_events,
+            "divergences": recovered.divergences,
+            "bot": recovered.engine.bot.state,
+            "code": code_fingerprint(),
+        }
+        if account is not None:
+            start["account"] = account
+        log.note("start", recovered.engine.now_ms, recovered.engine.config_hash, start)
     except BaseException:
         log.close()
         raise

@@ -243,6 +243,9 @@ class Engine:
         self.now_ms = 0
         self.day: int | None = None
         self.realized_today = 0
+        # Today's realized P&L of fills of orders this Engine never placed (an earlier
+        # run's, replayed at start-up): it enters ``realized_today`` only as a loss.
+        self.unplaced_today = 0
         self.breaker_floor = 0
         self.halt_reason: str | None = None
         # The bot-machine event that halted the bot ("breaker_trip", "operator_halt",
@@ -492,6 +495,7 @@ class Engine:
             self.day = day
             previous = self.realized_today
             self.realized_today = 0
+            self.unplaced_today = 0
             # An acknowledged resume re-based the breaker on the P&L of that moment; the
             # unrealized part of what the operator accepted is still in tomorrow's P&L,
             # so only the realized part leaves the floor. Never looser than a fresh day.
@@ -778,8 +782,11 @@ class Engine:
             return ()
         before = ms.ledger.realized
         outcome = ms.ledger.apply(event)
-        self.realized_today += ms.ledger.realized - before
         order = self.orders.get(event.client_id)
+        change = ms.ledger.realized - before
+        if order is None and change:
+            change = self._unplaced_change(change)
+        self.realized_today += change
         if outcome.applied and order is not None:
             order.filled += outcome.applied * event.size
             if outcome.applied < 0 and order.venue_matched is not None:
@@ -814,6 +821,24 @@ class Engine:
                 ms.market,
             )
         return (ms,)
+
+    def _unplaced_change(self, change: int) -> int:
+        """What a fill of an order this Engine never placed adds to ``realized_today``.
+
+        Such fills are an earlier run's, replayed by the venue's start-up reconciliation
+        (``venues.startup``): fills while the bot was down, or, on a new audit log
+        (``mmfsm run --new-audit-log``), the account's whole history, stamped now. The
+        day they belong to is not known here, and a profit of an earlier day must not
+        pay for today's losses. So their realized P&L counts toward today's budget only
+        as far as it is a net loss: ``realized_today`` carries ``min(0, unplaced_today)``
+        of it. The restored history can tighten the daily loss limit (a net loss
+        restored counts in full), never loosen it; fills of the Engine's own orders count
+        as they are. A fill of an order this Engine has already forgotten (settled)
+        falls here too, and is counted no more generously than the truth.
+        """
+        was = self.unplaced_today
+        self.unplaced_today = now = was + change
+        return min(0, now) - min(0, was)
 
     def _on_halt(self, event: OperatorHalt) -> Iterable[MarketState]:
         if event.market is None:

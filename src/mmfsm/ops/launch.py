@@ -6,7 +6,8 @@ that, in this order:
 
 1. opens the audit log (``--audit``, default ``run.audit_path`` of the config) and
    rebuilds the Engine from it (``audit.recovery``): a halted bot is still halted and
-   the day's realized P&L is what it was;
+   the day's realized P&L is what it was. A live run passes ``account``, which the log
+   records and checks (a log of another account is refused);
 2. steps a ``ConfigReload`` through the audited Engine if the config given differs
    from the one the log ran under, so a config change is itself an audited event. Its
    commands are not sent: any order it placed is ended, unsent, by the run loop's
@@ -95,12 +96,20 @@ def open_services(
     sync: Sync,
     start_ms: int,
     logger: logging.Logger,
+    account: str | None = None,
+    allow_new: bool = True,
 ) -> Iterator[Launched]:
     redactor = Redactor.from_environment()
     for handler in logger.handlers:
         handler.addFilter(RedactingFilter(redactor))
     log, recovered = open_for_run(
-        audit_path, config, ts_ms=start_ms, sync=sync, scrub=redactor if redactor else None
+        audit_path,
+        config,
+        ts_ms=start_ms,
+        sync=sync,
+        scrub=redactor if redactor else None,
+        account=account,
+        allow_new=allow_new,
     )
     engine = recovered.engine
     start = max(start_ms, engine.now_ms + 1000) if not recovered.fresh else start_ms
@@ -154,6 +163,8 @@ def services_for_run(
     audit_path: Path,
     start_ms: int,
     logger: logging.Logger,
+    account: str | None = None,
+    allow_new: bool = True,
 ) -> contextlib.AbstractContextManager[Launched]:
     """``open_services`` with the options ``add_run_options`` put on a ``run`` command."""
     return open_services(
@@ -164,4 +175,6 @@ def services_for_run(
         sync=Sync(args.audit_sync),
         start_ms=start_ms,
         logger=logger,
+        account=account,
+        allow_new=allow_new,
     )

@@ -101,9 +101,20 @@ class VenueStatus:
 
 @frozen(kw_only=True)
 class ShutdownReport:
+    """What a venue's shutdown did: ``still_open`` is None when it is not known.
+
+    A shutdown whose cancel or whose last read of the open orders failed cannot say
+    how many of our orders are left (``error`` says why); that is never "none".
+    """
+
     cancelled: int
-    still_open: int
+    still_open: int | None
     error: str | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        """The venue answered, after the cancel, that none of our orders is open."""
+        return self.error is None and self.still_open == 0
 
 
 class Venue(Protocol):

@@ -127,12 +127,19 @@ class ClobRest:
             funder=funder,
         )
         self._creds = creds
+        self._funder = funder
         contracts = get_contract_config(chain_id)
         self._exchanges = {False: contracts.exchange_v2, True: contracts.neg_risk_exchange_v2}
 
     @property
     def address(self) -> str:
         return str(self._client.get_address())
+
+    @property
+    def account(self) -> str:
+        """The account the orders are made for: the funder (proxy or Safe) if one was
+        given, else the signing wallet. Public, not a secret: the audit log records it."""
+        return self._funder if self._funder else self.address
 
     @property
     def creds(self) -> Credentials:

@@ -11,6 +11,11 @@ trades cannot explain refuse the start, and our earlier fills come back to be re
 into the Engine so inventory and today's P&L survive a restart. Every read that fails
 refuses the start (``StartupRefused``) with what to do about it: an answer we did not
 get is never read as an empty one.
+
+``earlier_activity`` asks, before a live run opens a new audit log, whether the account
+has a past in the markets to trade (trades, or open orders): then the day's loss budget
+and any breaker halt of that past are in another log, and ``mmfsm run`` refuses to start
+a new one unless told to (``trade._run_live``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,14 @@ from mmfsm.venues.clob import ClobRest
 from mmfsm.venues.reconcile import explain_holdings, holdings, split_open_orders
 from mmfsm.venues.wire import Fill, TokenIndex, WireError, parse_fills
 
-__all__ = ["MarketReader", "Reconciled", "list_markets", "reconcile_at_start"]
+__all__ = [
+    "EarlierActivity",
+    "MarketReader",
+    "Reconciled",
+    "earlier_activity",
+    "list_markets",
+    "reconcile_at_start",
+]
 
 log = logging.getLogger("mmfsm.venue")
 
@@ -50,6 +62,46 @@ class Reconciled:
     restored: dict[str, tuple[str, MarketInfo]]  # venue order id -> (client id, market)
     cancelled: int
     trades: int
+
+
+@frozen(kw_only=True)
+class EarlierActivity:
+    """The account's past in the configured markets, as the venue tells it."""
+
+    trades: int
+    open_orders: int
+
+    def __bool__(self) -> bool:
+        return bool(self.trades or self.open_orders)
+
+    def describe(self) -> str:
+        return f"{self.trades} earlier trade(s) and {self.open_orders} open order(s)"
+
+
+async def earlier_activity(
+    rest: ClobRest, configured: tuple[MarketConfig, ...]
+) -> EarlierActivity:
+    """Trades and open orders of the account in ``configured``, read only (nothing is
+    placed or cancelled). A read that fails refuses the start: not knowing is no
+    answer."""
+    conditions = {m.condition_id for m in configured}
+    tokens = {t for m in configured for t in (m.yes_token, m.no_token)}
+    try:
+        await rest.ensure_creds()
+        orders = [
+            o
+            for o in await rest.open_orders()
+            if o.get("market") in conditions or str(o.get("asset_id")) in tokens
+        ]
+        trades = 0
+        for cid in sorted(conditions):
+            trades += len(await rest.trades(market=cid))
+    except VenueError as err:
+        raise StartupRefused(
+            f"cannot read the account's trades and open orders ({err}); refusing to "
+            "start on a new audit log without knowing whether an earlier run's log exists"
+        ) from None
+    return EarlierActivity(trades=trades, open_orders=len(orders))
 
 
 async def list_markets(
