@@ -41,7 +41,7 @@ from mmfsm.core.events import ClockTick, Event, OrderCancelled, Trade, TradeStat
 from mmfsm.core.orders import OrderStatus
 from mmfsm.core.ticks import format_money, format_size
 from mmfsm.logs import log_commands
-from mmfsm.runner import engine_lines
+from mmfsm.runner import counts_line, engine_lines
 from mmfsm.venues.base import ShutdownReport, Venue
 
 __all__ = ["LiveRunner", "LiveSummary", "StatusHandler", "StatusLine", "StepServices"]
@@ -64,9 +64,10 @@ class StepServices(Protocol):
 @define
 class LiveSummary:
     events: int = 0
-    places: int = 0
+    places: int = 0  # commands sent: a shutting-down bot's last ones are not
     cancels: int = 0
     cancel_alls: int = 0
+    keeps: int = 0  # keep decisions this run (see ``mmfsm.runner.RunSummary``)
     fills: int = 0
     log_lines: int = 0
     seconds: float = 0.0
@@ -75,9 +76,7 @@ class LiveSummary:
 
     def render(self, engine: Engine, *, where: str = "on the venue") -> str:
         lines = [
-            f"traded {self.seconds:.0f}s: {self.events} events, {self.places} places, "
-            f"{self.cancels} cancels, {engine.actions.kept} orders kept for queue priority, "
-            f"{self.fills} fills",
+            f"traded {self.seconds:.0f}s: {counts_line(self)}",
             *engine_lines(engine),
         ]
         if self.shutdown is not None:
@@ -166,6 +165,7 @@ class LiveRunner:
         self.tick_s = tick_s
         self.on_step = on_step
         self.summary = LiveSummary()
+        self._kept_before = engine.actions.kept  # a recovered Engine's runs on from its log
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
         self._stop = asyncio.Event()
         self._abort = False
@@ -199,11 +199,12 @@ class LiveRunner:
         if self.status is not None:
             self.status.clear()
         s.log_lines += log_commands(self.logger, event.ts_ms, step.commands)
-        for cmd in step.commands:
-            s.places += isinstance(cmd, Place)
-            s.cancels += isinstance(cmd, Cancel)
-            s.cancel_alls += isinstance(cmd, CancelAll)
+        s.keeps = self.engine.actions.kept - self._kept_before
         if self._sending:
+            for cmd in step.commands:
+                s.places += isinstance(cmd, Place)
+                s.cancels += isinstance(cmd, Cancel)
+                s.cancel_alls += isinstance(cmd, CancelAll)
             self.venue.submit(step.commands)
         elif any(isinstance(c, Place) for c in step.commands):
             self.logger.debug(

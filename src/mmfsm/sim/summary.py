@@ -35,7 +35,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("max worst-case exposure, shares", "max_worst_case_exposure_shares"),
     ("exposure limit, shares", "exposure_limit_shares"),
     ("API actions (places + cancels)", "api_actions"),
-    ("orders kept for queue priority", "orders_kept"),
+    ("keep decisions (queue priority)", "orders_kept"),
     ("post-only rejects", "post_only_rejects"),
     ("post-only retries", "post_only_retries"),
     ("force exits / exits", "force_exit_share"),

@@ -1,0 +1,37 @@
+"""The synthetic run loop's summary: this run's counts, in words that say what they count."""
+
+from __future__ import annotations
+
+import logging
+
+from mmfsm.core.config import default_config
+from mmfsm.harness import T0
+from mmfsm.runner import run_synthetic
+
+
+def _logger() -> logging.Logger:
+    logger = logging.getLogger("mmfsm.tests.runner")
+    logger.propagate = False
+    logger.addHandler(logging.NullHandler())
+    return logger
+
+
+def test_a_resumed_run_counts_its_own_keep_decisions() -> None:
+    engine, first = run_synthetic(
+        default_config(), seconds=120, seed=7, start_ms=T0, logger=_logger()
+    )
+    assert first.keeps == engine.actions.kept > 0
+    before = engine.actions.kept
+    engine, second = run_synthetic(
+        default_config(),
+        seconds=120,
+        seed=8,
+        start_ms=engine.now_ms + 1000,
+        logger=_logger(),
+        engine=engine,
+    )
+    assert second.keeps == engine.actions.kept - before
+    text = second.render(engine)
+    assert f"{second.keeps} keep decisions (queue priority)" in text
+    assert f"{second.places} places" in text
+    assert "orders kept" not in text
