@@ -39,9 +39,10 @@ from mmfsm.core.commands import Cancel, CancelAll, Place
 from mmfsm.core.engine import Engine, Step
 from mmfsm.core.events import ClockTick, Event, OrderCancelled, Trade, TradeStatus
 from mmfsm.core.orders import OrderStatus
-from mmfsm.core.ticks import format_money, format_size
+from mmfsm.core.ticks import format_size
 from mmfsm.logs import log_commands
 from mmfsm.runner import counts_line, engine_lines
+from mmfsm.text import usd
 from mmfsm.venues.base import ShutdownReport, Venue
 
 __all__ = ["LiveRunner", "LiveSummary", "StatusHandler", "StatusLine", "StepServices"]
@@ -137,7 +138,7 @@ def status_text(engine: Engine, venue: Venue, started: float, fills: int) -> str
     )
     return (
         f"[{time.monotonic() - started:5.0f}s] bot {engine.bot.state} | {states} | "
-        f"P&L {format_money(engine.daily_pnl())} | fills {fills} | open {vs.open_orders} | "
+        f"P&L {usd(engine.daily_pnl())} | fills {fills} | open {vs.open_orders} | "
         f"ws {vs.market_ws}/{vs.user_ws} hb {vs.heartbeat}"
     )
 

@@ -31,11 +31,11 @@ from mmfsm.core.commands import Cancel, CancelAll, Place
 from mmfsm.core.config import Config
 from mmfsm.core.engine import Engine
 from mmfsm.core.events import ClockTick, Event, Trade
-from mmfsm.core.ticks import format_money, format_size
+from mmfsm.core.ticks import format_size
 from mmfsm.logs import log_commands
 from mmfsm.ops.services import Services
 from mmfsm.synthetic import SyntheticVenue
-from mmfsm.text import plural
+from mmfsm.text import plural, usd
 
 __all__ = ["RunSummary", "counts_line", "engine_lines", "run_synthetic"]
 
@@ -43,8 +43,8 @@ __all__ = ["RunSummary", "counts_line", "engine_lines", "run_synthetic"]
 def engine_lines(engine: Engine) -> list[str]:
     """The end-of-run picture every run loop prints: the bot, then each market."""
     lines = [
-        f"bot {engine.bot.state}; daily P&L {format_money(engine.daily_pnl())} USD "
-        f"(realized today {format_money(engine.realized_today)})"
+        f"bot {engine.bot.state}; daily P&L {usd(engine.daily_pnl())} USD "
+        f"(realized today {usd(engine.realized_today)})"
     ]
     for name, ms in sorted(engine.markets.items()):
         exposure = engine.exposure(name)
@@ -53,7 +53,7 @@ def engine_lines(engine: Engine) -> list[str]:
             f"YES {format_size(ms.ledger.yes_held)} NO {format_size(ms.ledger.no_held)}, "
             f"net delta {format_size(ms.ledger.delta)}, worst-case exposure "
             f"{format_size(exposure.worst)}/{format_size(exposure.limit)} shares, "
-            f"realized {format_money(ms.ledger.realized)} USD"
+            f"realized {usd(ms.ledger.realized)} USD"
         )
     return lines
 
