@@ -40,7 +40,7 @@ from mmfsm.core.engine import Engine, Step
 from mmfsm.core.events import ClockTick, Event, OrderCancelled, Trade, TradeStatus
 from mmfsm.core.orders import OrderStatus
 from mmfsm.core.ticks import format_size
-from mmfsm.logs import log_commands
+from mmfsm.logs import log_step, transition_text
 from mmfsm.runner import counts_line, engine_lines
 from mmfsm.text import usd
 from mmfsm.venues.base import ShutdownReport, Venue
@@ -194,12 +194,10 @@ class LiveRunner:
         if isinstance(event, Trade) and event.status is TradeStatus.MATCHED:
             s.fills += 1
         for t in step.transitions:
-            self.logger.debug(
-                "transition %s %s: %s -> %s (%s)", t.machine, t.id, t.source, t.target, t.event
-            )
+            self.logger.debug("transition %s", transition_text(t))
         if self.status is not None:
             self.status.clear()
-        s.log_lines += log_commands(self.logger, event.ts_ms, step.commands)
+        s.log_lines += log_step(self.logger, self.engine, event, step)
         s.keeps = self.engine.actions.kept - self._kept_before
         if self._sending:
             for cmd in step.commands:

@@ -32,7 +32,7 @@ from mmfsm.core.config import Config
 from mmfsm.core.engine import Engine
 from mmfsm.core.events import ClockTick, Event, Trade
 from mmfsm.core.ticks import format_size
-from mmfsm.logs import log_commands
+from mmfsm.logs import log_step
 from mmfsm.ops.services import Services
 from mmfsm.synthetic import SyntheticVenue
 from mmfsm.text import plural, usd
@@ -132,7 +132,7 @@ def run_synthetic(
             summary.events += 1
             if isinstance(event, Trade) and event.status.value == "MATCHED":
                 summary.fills += 1
-            summary.log_lines += log_commands(logger, event.ts_ms, step.commands)
+            summary.log_lines += log_step(logger, engine, event, step)
             for cmd in step.commands:
                 summary.places += isinstance(cmd, Place)
                 summary.cancels += isinstance(cmd, Cancel)
