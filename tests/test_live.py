@@ -10,7 +10,7 @@ from mmfsm.core.config import default_config
 from mmfsm.core.engine import Engine
 from mmfsm.core.events import ClockTick, OrderAcked
 from mmfsm.harness import Harness
-from mmfsm.live import LiveRunner
+from mmfsm.live import LiveRunner, status_text
 from mmfsm.venues.base import Emit, MarketInfo, ShutdownReport, VenueStatus
 
 
@@ -96,3 +96,12 @@ def test_keep_decisions_are_this_run_s_not_the_engine_s_total() -> None:
     assert runner.summary.keeps > 0
     assert f"{runner.summary.keeps} keep decisions" in runner.summary.render(engine)
     assert "orders kept" not in runner.summary.render(engine)
+
+
+def test_the_status_line_writes_state_names_whole() -> None:
+    h = Harness()
+    h.list_market()
+    h.book()  # a market starts in gapped_skip until the book has been good a while
+    text = status_text(h.engine, _Venue(), started=0.0, fills=0)
+    assert "m1:gapped_skip/" in text
+    assert "P&L 0.0000 |" in text

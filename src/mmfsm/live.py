@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -113,7 +114,9 @@ class StatusLine:
 
     def draw(self) -> None:
         if self.enabled and self.text:
-            self.stream.write("\r\x1b[2K" + self.text[:200])
+            # One row, never wrapped (a wrapped line cannot be redrawn in place).
+            width = shutil.get_terminal_size((201, 24)).columns - 1
+            self.stream.write("\r\x1b[2K" + self.text[:width])
             self.stream.flush()
 
 
@@ -133,7 +136,7 @@ class StatusHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def status_text(engine: Engine, venue: Venue, started: float, fills: int) -> str:
     vs = venue.status()
     states = ", ".join(
-        f"{name}:{ms.machine.state[:7]}/{ms.position.state[:9]} d={format_size(ms.ledger.delta)}"
+        f"{name}:{ms.machine.state}/{ms.position.state} d={format_size(ms.ledger.delta)}"
         for name, ms in sorted(engine.markets.items())
     )
     return (
