@@ -43,8 +43,12 @@ Invariants checked on every transition / state:
 * INV-HALT (coupling): no product state has the bot halted and a market not halted, or
   a market flagged operator-halted that is not halted.
 
-On a violation the shortest path (BFS) is printed and, with ``--out``, written as JSON
-that ``--replay`` (or ``replay_path`` from a test) runs again to the same violation.
+Each level prints its counts (and whether it explored every reachable state, stopped
+at the depth limit, or stopped at a violation), then one line per property: held,
+violated, held only to the depth reached, or not decided because the search stopped at
+a violation of another. On a violation the shortest path (BFS) is printed and, with
+``--out``, written as JSON that ``--replay`` (or ``replay_path`` from a test) runs
+again to the same violation.
 ``--mutant`` seeds a known bug (see ``MUTANTS``) to show the checker finds it.
 """
 
@@ -68,7 +72,9 @@ from mmfsm.core.machines import BOT, MARKET, POSITION, MachineTable
 from mmfsm.core.machines.table import Edge
 
 __all__ = [
+    "MACHINE_PROPERTIES",
     "MUTANTS",
+    "PRODUCT_PROPERTIES",
     "Label",
     "Product",
     "Result",
@@ -140,24 +146,53 @@ def spec_edges(name: str) -> frozenset[tuple[str, str, str]]:
 # ------------------------------------------------------------------ results
 
 
+# What each level checks, in the order it is reported (module docstring for the rules).
+MACHINE_PROPERTIES = ("INV-LIFECYCLE", "INV-LATCH")
+PRODUCT_PROPERTIES = (*MACHINE_PROPERTIES, "INV-HALT")
+PROPERTY_TEXT = {
+    "INV-LIFECYCLE": "edges in specs/, final states final, every state reached, no trap",
+    "INV-LATCH": "halted is left only on resume + acknowledged",
+    "INV-HALT": "bot halted => every market halted; operator flag => market halted",
+}
+
+
 @dataclass
 class Result:
     level: str
+    properties: tuple[str, ...] = MACHINE_PROPERTIES
     states: int = 0
     transitions: int = 0
     depth: int = 0
     exhausted: bool = False
+    stopped: bool = False  # the search stopped at a violation, before its end
     seconds: float = 0.0
     violation: str | None = None
     path: list[dict[str, Any]] = field(default_factory=list)
     reached: dict[str, set[str]] = field(default_factory=dict)
 
     def summary(self) -> str:
-        done = "all reachable states" if self.exhausted else "depth limit"
+        if self.stopped:
+            done = "stopped at a violation"
+        else:
+            done = "all reachable states" if self.exhausted else "depth limit"
         return (
             f"{self.level}: states explored {self.states}, transitions {self.transitions}, "
             f"depth {self.depth} ({done}), time {self.seconds:.3f}s"
         )
+
+    def verdict(self, prop: str) -> str:
+        """``held``, ``violated``, or why neither can be said."""
+        if self.violation is not None and self.violation.startswith(prop + ":"):
+            return "violated"
+        if self.stopped:
+            return "not decided: the search stopped at the violation below"
+        if self.exhausted:
+            return "held"
+        return f"held to depth {self.depth} (depth limit: not every state explored)"
+
+    def verdicts(self) -> list[str]:
+        """One line per property checked at this level."""
+        return [f"{p} ({PROPERTY_TEXT[p]}): {self.verdict(p)}" for p in self.properties]
 
 
 # ------------------------------------------------------------------ one machine
@@ -170,6 +205,7 @@ def check_machine(name: str, table: MachineTable, depth: int) -> Result:
     allowed = spec_edges(name)
     parent: dict[str, tuple[str, dict[str, Any]] | None] = {table.initial: None}
     frontier = deque([(table.initial, 0)])
+    cut = False
     labels: list[dict[str, Any]] = [
         {"machine": name, "event": e, "guards": sorted(g)}
         for e in table.events
@@ -187,6 +223,12 @@ def check_machine(name: str, table: MachineTable, depth: int) -> Result:
         state, d = frontier.popleft()
         result.depth = max(result.depth, d)
         if d >= depth:
+            # Not expanded: the search is cut short if it would have found a new state.
+            cut = cut or any(
+                (t := table.next_state(state, lb["event"], frozenset(lb["guards"]))) is not None
+                and t not in parent
+                for lb in labels
+            )
             continue
         moves = 0
         for label in labels:
@@ -199,6 +241,7 @@ def check_machine(name: str, table: MachineTable, depth: int) -> Result:
             if problem is not None:
                 result.violation = problem
                 result.path = [*path_to(state), label]
+                result.stopped = True
                 break
             if target not in parent:
                 parent[target] = (state, label)
@@ -206,8 +249,9 @@ def check_machine(name: str, table: MachineTable, depth: int) -> Result:
         if result.violation is None and moves == 0 and state not in table.final:
             result.violation = f"INV-LIFECYCLE: {name} state {state!r} is a trap: no way out"
             result.path = path_to(state)
+            result.stopped = True
     result.states = len(parent)
-    result.exhausted = not frontier
+    result.exhausted = not frontier and not cut
     result.reached = {name: set(parent)}
     if result.violation is None:
         missing = sorted(set(SPECS[name]["states"]) - set(parent))
@@ -363,7 +407,9 @@ class Product:
 def check_product(markets: int, depth: int, mutant: str | None = None) -> Result:
     start = time.perf_counter()
     product = Product(markets=markets, tables=tables(mutant))
-    result = Result(level=f"product bot x {markets} x (market, position)")
+    result = Result(
+        level=f"product bot x {markets} x (market, position)", properties=PRODUCT_PROPERTIES
+    )
     labels = list(product.labels())
     parent: dict[State, tuple[State, Label] | None] = {product.initial: None}
     reached: dict[str, set[str]] = {"bot": set(), "market": set(), "position": set()}
@@ -383,10 +429,15 @@ def check_product(markets: int, depth: int, mutant: str | None = None) -> Result
 
     note(product.initial)
     frontier = deque([(product.initial, 0)])
+    cut = False
     while frontier and result.violation is None:
         state, d = frontier.popleft()
         result.depth = max(result.depth, d)
         if d >= depth:
+            # Not expanded: the search is cut short if it would have found a new state.
+            cut = cut or any(
+                (step := product.apply(state, lb))[1] and step[0] not in parent for lb in labels
+            )
             continue
         for label in labels:
             after, fired = product.apply(state, label)
@@ -399,13 +450,14 @@ def check_product(markets: int, depth: int, mutant: str | None = None) -> Result
             if problem is not None:
                 result.violation = problem
                 result.path = [*path_to(state), label]
+                result.stopped = True
                 break
             if after not in parent:
                 parent[after] = (state, label)
                 note(after)
                 frontier.append((after, d + 1))
     result.states = len(parent)
-    result.exhausted = not frontier
+    result.exhausted = not frontier and not cut
     result.reached = reached
     if result.violation is None:
         for name, spec in SPECS.items():
@@ -469,9 +521,12 @@ def replay_path(doc: Mapping[str, Any]) -> tuple[list[Any], str | None]:
 
 def _show(result: Result) -> None:
     print(result.summary())
+    for line in result.verdicts():
+        print(f"  {line}")
     if result.violation is not None:
         print(f"  VIOLATION {result.violation}")
-        print(f"  shortest path ({len(result.path)} steps):")
+        if result.path:  # an unreached state has no path to show
+            print(f"  shortest path ({len(result.path)} steps):")
         for i, label in enumerate(result.path, 1):
             print(f"    {i}. {json.dumps(label, sort_keys=True)}")
 

@@ -40,6 +40,7 @@ from mmfsm.ops.redact import Redactor
 from mmfsm.runner import run_synthetic
 from mmfsm.settings import load_config
 from mmfsm.sim.cli import add_parser as add_simulate_parser
+from mmfsm.text import plural
 from mmfsm.trade import add_clob_options, attach_status, run_clob
 
 __all__ = ["main"]
@@ -129,7 +130,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     logger = _logger(quiet=args.quiet, log_file=args.log_file)
     print(
-        f"mmfsm run: synthetic venue, {args.markets} markets, seed {args.seed}, "
+        f"mmfsm run: synthetic venue, {plural(args.markets, 'market')}, seed {args.seed}, "
         f"{args.seconds}s of simulated time, config {config_hash(config)[:12]}"
     )
     audit = args.audit if args.audit is not None else Path(config.run.audit_path)

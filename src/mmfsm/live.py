@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -42,9 +43,10 @@ from mmfsm.core.commands import Cancel, CancelAll, Place
 from mmfsm.core.engine import Engine, Step
 from mmfsm.core.events import ClockTick, Event, OrderCancelled, Trade, TradeStatus
 from mmfsm.core.orders import OrderStatus
-from mmfsm.core.ticks import format_money, format_size
-from mmfsm.logs import log_commands
-from mmfsm.runner import engine_lines
+from mmfsm.core.ticks import format_size
+from mmfsm.logs import log_step, transition_text
+from mmfsm.runner import counts_line, engine_lines
+from mmfsm.text import usd
 from mmfsm.venues.base import ShutdownReport, Venue
 
 __all__ = ["LiveRunner", "LiveSummary", "StatusHandler", "StatusLine", "StepServices"]
@@ -67,9 +69,10 @@ class StepServices(Protocol):
 @define
 class LiveSummary:
     events: int = 0
-    places: int = 0
+    places: int = 0  # commands sent: a shutting-down bot's last ones are not
     cancels: int = 0
     cancel_alls: int = 0
+    keeps: int = 0  # keep decisions this run (see ``mmfsm.runner.RunSummary``)
     fills: int = 0
     log_lines: int = 0
     seconds: float = 0.0
@@ -78,9 +81,7 @@ class LiveSummary:
 
     def render(self, engine: Engine, *, where: str = "on the venue") -> str:
         lines = [
-            f"traded {self.seconds:.0f}s: {self.events} events, {self.places} places, "
-            f"{self.cancels} cancels, {engine.actions.kept} orders kept for queue priority, "
-            f"{self.fills} fills",
+            f"traded {self.seconds:.0f}s: {counts_line(self)}",
             *engine_lines(engine),
         ]
         if self.shutdown is not None:
@@ -117,7 +118,9 @@ class StatusLine:
 
     def draw(self) -> None:
         if self.enabled and self.text:
-            self.stream.write("\r\x1b[2K" + self.text[:200])
+            # One row, never wrapped (a wrapped line cannot be redrawn in place).
+            width = shutil.get_terminal_size((201, 24)).columns - 1
+            self.stream.write("\r\x1b[2K" + self.text[:width])
             self.stream.flush()
 
 
@@ -137,12 +140,12 @@ class StatusHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def status_text(engine: Engine, venue: Venue, started: float, fills: int) -> str:
     vs = venue.status()
     states = ", ".join(
-        f"{name}:{ms.machine.state[:7]}/{ms.position.state[:9]} d={format_size(ms.ledger.delta)}"
+        f"{name}:{ms.machine.state}/{ms.position.state} d={format_size(ms.ledger.delta)}"
         for name, ms in sorted(engine.markets.items())
     )
     return (
         f"[{time.monotonic() - started:5.0f}s] bot {engine.bot.state} | {states} | "
-        f"P&L {format_money(engine.daily_pnl())} | fills {fills} | open {vs.open_orders} | "
+        f"P&L {usd(engine.daily_pnl())} | fills {fills} | open {vs.open_orders} | "
         f"ws {vs.market_ws}/{vs.user_ws} hb {vs.heartbeat}"
     )
 
@@ -170,6 +173,7 @@ class LiveRunner:
         self.tick_s = tick_s
         self.on_step = on_step
         self.summary = LiveSummary()
+        self._kept_before = engine.actions.kept  # a recovered Engine's runs on from its log
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
         self._stop = asyncio.Event()
         self._abort = False
@@ -197,17 +201,16 @@ class LiveRunner:
         if isinstance(event, Trade) and event.status is TradeStatus.MATCHED:
             s.fills += 1
         for t in step.transitions:
-            self.logger.debug(
-                "transition %s %s: %s -> %s (%s)", t.machine, t.id, t.source, t.target, t.event
-            )
+            self.logger.debug("transition %s", transition_text(t))
         if self.status is not None:
             self.status.clear()
-        s.log_lines += log_commands(self.logger, event.ts_ms, step.commands)
-        for cmd in step.commands:
-            s.places += isinstance(cmd, Place)
-            s.cancels += isinstance(cmd, Cancel)
-            s.cancel_alls += isinstance(cmd, CancelAll)
+        s.log_lines += log_step(self.logger, self.engine, event, step)
+        s.keeps = self.engine.actions.kept - self._kept_before
         if self._sending:
+            for cmd in step.commands:
+                s.places += isinstance(cmd, Place)
+                s.cancels += isinstance(cmd, Cancel)
+                s.cancel_alls += isinstance(cmd, CancelAll)
             self.venue.submit(step.commands)
         elif any(isinstance(c, Place) for c in step.commands):
             self.logger.debug(

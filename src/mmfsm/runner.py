@@ -22,6 +22,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 from attrs import define, field
 
@@ -30,19 +31,20 @@ from mmfsm.core.commands import Cancel, CancelAll, Place
 from mmfsm.core.config import Config
 from mmfsm.core.engine import Engine
 from mmfsm.core.events import ClockTick, Event, Trade
-from mmfsm.core.ticks import format_money, format_size
-from mmfsm.logs import log_commands
+from mmfsm.core.ticks import format_size
+from mmfsm.logs import log_step
 from mmfsm.ops.services import Services
 from mmfsm.synthetic import SyntheticVenue
+from mmfsm.text import plural, usd
 
-__all__ = ["RunSummary", "engine_lines", "run_synthetic"]
+__all__ = ["RunSummary", "counts_line", "engine_lines", "run_synthetic"]
 
 
 def engine_lines(engine: Engine) -> list[str]:
     """The end-of-run picture every run loop prints: the bot, then each market."""
     lines = [
-        f"bot {engine.bot.state}; daily P&L {format_money(engine.daily_pnl())} USD "
-        f"(realized today {format_money(engine.realized_today)})"
+        f"bot {engine.bot.state}; daily P&L {usd(engine.daily_pnl())} USD "
+        f"(realized today {usd(engine.realized_today)})"
     ]
     for name, ms in sorted(engine.markets.items()):
         exposure = engine.exposure(name)
@@ -51,17 +53,25 @@ def engine_lines(engine: Engine) -> list[str]:
             f"YES {format_size(ms.ledger.yes_held)} NO {format_size(ms.ledger.no_held)}, "
             f"net delta {format_size(ms.ledger.delta)}, worst-case exposure "
             f"{format_size(exposure.worst)}/{format_size(exposure.limit)} shares, "
-            f"realized {format_money(ms.ledger.realized)} USD"
+            f"realized {usd(ms.ledger.realized)} USD"
         )
     return lines
 
 
 @define
 class RunSummary:
+    """This run's counts, whatever a recovered Engine counted before it.
+
+    ``keeps`` counts keep decisions: each quoting pass that leaves a live order resting
+    for its queue priority counts it once, so one order kept for a minute counts many
+    times (the Engine's ``actions.kept``, since this run began).
+    """
+
     events: int = 0
     places: int = 0
     cancels: int = 0
     cancel_alls: int = 0
+    keeps: int = 0
     fills: int = 0
     log_lines: int = 0
     seconds: int = 0
@@ -69,12 +79,27 @@ class RunSummary:
 
     def render(self, engine: Engine) -> str:
         lines = [
-            f"simulated {self.seconds}s: {self.events} events, {self.places} places, "
-            f"{self.cancels} cancels, {engine.actions.kept} orders kept for queue priority, "
-            f"{self.fills} fills",
+            f"simulated {self.seconds}s: {counts_line(self)}",
             *engine_lines(engine),
         ]
         return "\n".join(lines)
+
+
+class _Counts(Protocol):
+    events: int
+    places: int
+    cancels: int
+    keeps: int
+    fills: int
+
+
+def counts_line(s: _Counts) -> str:
+    """This run's counts, in the words every run loop's summary uses."""
+    return (
+        f"{plural(s.events, 'event')}, {plural(s.places, 'place')}, "
+        f"{plural(s.cancels, 'cancel')}, {plural(s.keeps, 'keep decision')} "
+        f"(queue priority), {plural(s.fills, 'fill')}"
+    )
 
 
 def run_synthetic(
@@ -94,6 +119,7 @@ def run_synthetic(
     services = Services() if services is None else services
     venue = SyntheticVenue(seed=seed, n_markets=markets)
     summary = RunSummary(seconds=seconds)
+    kept_before = engine.actions.kept  # a recovered Engine's total runs on from its log
     # A fresh synthetic venue knows none of a recovered Engine's orders: end them first.
     queue: deque[Event] = deque(reconcile(engine, (), ts_ms=start_ms).events)
     queue.extend(venue.listing(start_ms))
@@ -106,7 +132,7 @@ def run_synthetic(
             summary.events += 1
             if isinstance(event, Trade) and event.status.value == "MATCHED":
                 summary.fills += 1
-            summary.log_lines += log_commands(logger, event.ts_ms, step.commands)
+            summary.log_lines += log_step(logger, engine, event, step)
             for cmd in step.commands:
                 summary.places += isinstance(cmd, Place)
                 summary.cancels += isinstance(cmd, Cancel)
@@ -124,4 +150,5 @@ def run_synthetic(
         queue.extend(venue.second(now))
         queue.append(ClockTick(ts_ms=now))
         queue.extend(services.operator_events(engine, now))
+    summary.keeps = engine.actions.kept - kept_before
     return engine, summary

@@ -12,7 +12,9 @@ trades against. It is deliberately simple and deterministic for a seed:
   the taker's price reaches it. There is no queue model here: that is the simulator's
   job (``mmfsm simulate``);
 * a post-only order that would cross is rejected; a FAK order fills against the book up
-  to its worst price and the rest expires; acks and cancels are immediate.
+  to its worst price and the rest expires; acks and cancels are immediate. A cancel of
+  an order no longer resting (fully matched, or ended) gets no answer, as the CLOB's
+  ``not_canceled`` reply becomes no event in the adapter: the trades already ended it.
 
 Everything it produces is an Engine event; it reads no clock.
 """
@@ -216,11 +218,16 @@ class SyntheticVenue:
             if isinstance(cmd, Place):
                 out += self._place(cmd, ts_ms)
             elif isinstance(cmd, Cancel):
+                # An order we no longer hold was fully matched (its trades said so) or
+                # already ended: Polymarket answers "not_canceled" ("order already
+                # matched", "order not found") and the adapter reports nothing for it.
                 rest = self.resting.pop(cmd.client_id, None)
-                matched = rest.filled if rest is not None else 0
-                out.append(
-                    OrderCancelled(ts_ms=ts_ms, client_id=cmd.client_id, size_matched=matched)
-                )
+                if rest is not None:
+                    out.append(
+                        OrderCancelled(
+                            ts_ms=ts_ms, client_id=cmd.client_id, size_matched=rest.filled
+                        )
+                    )
             elif isinstance(cmd, CancelAll):
                 for cid, rest in sorted(self.resting.items()):
                     out.append(OrderCancelled(ts_ms=ts_ms, client_id=cid, size_matched=rest.filled))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,11 @@ def test_replay_reproduces_every_decision(recorded: tuple[Path, Engine]) -> None
 
 def test_replay_cli(recorded: tuple[Path, Engine], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "replay", str(recorded[0])]) == 0
-    assert "every transition and command matches" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "every transition and command matches" in out
+    said = re.search(r"(\d+) (snapshots? match(?:es)?) the replayed state", out)
+    assert said is not None, out
+    assert said[2] == ("snapshot matches" if said[1] == "1" else "snapshots match")
 
 
 def test_replay_names_the_first_divergence(fresh_copy: Path) -> None:

@@ -132,3 +132,38 @@ def test_model_checked_invariants_are_the_ones_specs_say() -> None:
     claimed = {s["name"] for s in specs if s["model_checked"]}
     checked = set(re.findall(r'f?"(INV-[A-Z]+):', TOOL.read_text()))
     assert claimed == checked
+
+
+def test_cli_says_each_property_held_on_the_real_tables() -> None:
+    run = subprocess.run([sys.executable, str(TOOL), "--depth", str(CI_DEPTH)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    verdicts = re.findall(r"^  (INV-[A-Z]+) \(.*\): (.*)$", run.stdout, re.MULTILINE)
+    # Three machines with two properties each, the product with three.
+    assert [name for name, _ in verdicts] == [*mc.MACHINE_PROPERTIES * 3,
+                                              *mc.PRODUCT_PROPERTIES]
+    assert {verdict for _, verdict in verdicts} == {"held"}
+    assert run.stdout.count("(all reachable states)") == 4
+
+
+def test_cli_says_it_stopped_at_a_violation_not_at_the_depth_limit() -> None:
+    run = subprocess.run(
+        [sys.executable, str(TOOL), "--mutant", "bot-resume-unacknowledged"],
+        capture_output=True, text=True, check=False,
+    )
+    assert run.returncode == 1
+    assert "depth limit" not in run.stdout
+    assert re.search(r"^bot: .* \(stopped at a violation\)", run.stdout, re.MULTILINE)
+    assert re.search(r"^  INV-LATCH \(.*\): violated$", run.stdout, re.MULTILINE)
+    assert re.search(r"^  INV-HALT \(.*\): not decided", run.stdout, re.MULTILINE)
+
+
+def test_a_search_cut_by_the_depth_limit_is_not_called_exhausted() -> None:
+    result = mc.check_product(2, 3)
+    assert not result.exhausted
+    assert "(depth limit)" in result.summary()
+    assert result.verdict("INV-HALT").startswith("held to depth 3")
+    machine = mc.check_machine("position", mc.tables()["position"], 2)
+    assert not machine.exhausted
+    assert machine.verdict("INV-LIFECYCLE") == "violated"  # closed is not reached
+    assert machine.verdict("INV-LATCH").startswith("held to depth 2")

@@ -60,7 +60,8 @@ def test_operate_a_running_bot_kill_it_and_restart(
 
         assert main(["halt", "--socket", str(sock), "--reason", "test halt"]) == 0
         out = capsys.readouterr().out
-        assert "bot bot: running -> halted (operator_halt)" in out
+        assert "bot: running -> halted (operator_halt)" in out
+        assert "bot bot" not in out
         assert "Operator halt: test halt" in out
         assert main(["status", "--socket", str(sock), "--json"]) == 0
         assert '"bot": "halted"' in capsys.readouterr().out

@@ -221,7 +221,7 @@ def test_requests_become_audited_engine_events(tmp_path: Path, sock_dir: Path) -
     assert states == {"halt": "halted", "refused": "halted", "resume": "running"}
     assert replies["halt"]["ok"]
     assert replies["halt"]["bot"] == "halted"
-    assert any("bot bot: running -> halted" in t for t in replies["halt"]["transitions"])
+    assert "bot: running -> halted (operator_halt)" in replies["halt"]["transitions"]
     assert any("Resume refused" in line for line in replies["refused"]["lines"])
     assert replies["resume"]["bot"] == "running"
     conn = connect_reader(tmp_path / "a.sqlite")
@@ -240,3 +240,46 @@ def test_requests_become_audited_engine_events(tmp_path: Path, sock_dir: Path) -
     assert all(n["peer"].startswith(f"uid={os.geteuid()} ") for n in notes)
     assert "maintenance done" in events[-1]
     assert "OperatorResume" in events[-1]
+
+
+def test_a_market_halt_and_resume_leave_a_line_in_the_bot_s_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Through the synthetic run loop: each is a WARNING line, and in the reply."""
+    desk = OperatorDesk()
+    script = {
+        20: OperatorRequest(op="halt", text="news due", market="synthetic-1", peer="test"),
+        25: OperatorRequest(op="halt", text="still", market="synthetic-1", peer="test"),
+        40: OperatorRequest(op="resume", text="news out", market="synthetic-1", peer="test"),
+        45: OperatorRequest(op="resume", text="again", market="synthetic-1", peer="test"),
+    }
+    futures = {}
+
+    def on_second(second: int, engine: Engine) -> None:
+        if second in script:
+            futures[second] = desk.submit(script[second])
+
+    logger = logging.getLogger("mmfsm.tests.control.market")
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        run_synthetic(
+            default_config(),
+            seconds=50,
+            seed=7,
+            start_ms=T0,
+            logger=logger,
+            on_second=on_second,
+            services=Services(desk=desk),
+        )
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if "operator" in r.getMessage()
+            or "Operator" in r.getMessage()]  # fmt: skip
+    assert [(level, text[25:]) for level, text in said] == [
+        ("WARNING", "WARNING  [synthetic-1] Operator halt: news due"),
+        ("WARNING", "WARNING  [synthetic-1] Operator halt: still (already halted)"),
+        ("WARNING", "WARNING  [synthetic-1] Market resumed by operator: news out"),
+    ]
+    halt = futures[20].result(timeout=5)
+    assert "market synthetic-1: running -> halted (halt)" in halt["transitions"]
+    assert [line[25:] for line in halt["lines"]] == [
+        "WARNING  [synthetic-1] Operator halt: news due"
+    ]
+    assert futures[45].result(timeout=5)["lines"] == []  # not halted: nothing to resume

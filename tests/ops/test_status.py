@@ -44,3 +44,21 @@ def test_status_of_a_halted_bot() -> None:
     assert status["breaker"]["tripped"] is False
     assert "bot halted (operator: maintenance)" in render_status(status)
     assert render_status({"bot": "starting"}) == "bot starting"
+
+
+def test_the_text_writes_every_dollar_amount_to_4_places_the_json_keeps_them_exact() -> None:
+    h = Harness()
+    h.start()
+    status = engine_status(h.engine)
+    status["pnl"] = {
+        "daily": "1.0965999999",
+        "realized_today": "0.9517241379",
+        "unrealized": "0.1448758621",
+    }
+    status["markets"][0].update(realized="0.9517241379", unrealized="0.1448758621")
+    text = render_status(status)
+    assert "P&L today 1.0965 USD (realized 0.9517, unrealized 0.1448)" in text
+    assert "realized 0.9517 unrealized 0.1448 USD" in text
+    assert "breaker armed: trips at -50.0000 USD (limit 50.0000, floor 0.0000)" in text
+    assert "headroom 50.0000 USD" in text
+    assert status["markets"][0]["realized"] == "0.9517241379"  # the JSON is exact

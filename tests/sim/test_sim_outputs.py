@@ -18,6 +18,7 @@ from mmfsm.sim.baseline import NaiveMaker
 from mmfsm.sim.metrics import LOG_LINES, _round_trips
 from mmfsm.sim.report import render_report
 from mmfsm.sim.scenarios import SCENARIOS, get
+from mmfsm.sim.summary import render_table
 from mmfsm.sim.venue import FillRecord
 
 S = SIZE_SCALE
@@ -202,3 +203,18 @@ def test_unknown_scenario_and_strict_exit_codes(
     assert main(["simulate", "--scenario", "nope"]) == 2
     assert main(["simulate", "--scenario", "gap", "--strict"]) == 0  # no violation
     capsys.readouterr()
+
+
+def test_the_table_counts_exits_and_writes_dollars_to_4_places() -> None:
+    table = render_table(
+        {"exits": 4, "force_exits": 1, "force_exit_share": 0.25, "realized_pnl_usd": "-0.92",
+         "total_pnl_usd": "1.2933333333", "rebates_usd": "0"}
+    )
+    rows = {line.rsplit(None, 1)[0].strip(): line.rsplit(None, 1)[1]
+            for line in table.splitlines()[2:]}
+    assert rows["exits to flat"] == "4"
+    assert rows["of which force exits"] == "1"
+    assert rows["realized P&L USD"] == "-0.9200"
+    assert rows["total P&L USD"] == "1.2933"
+    assert rows["rebates USD (not modelled)"] == "0.0000"
+    assert "force exits / exits" not in table

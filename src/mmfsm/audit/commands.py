@@ -22,6 +22,7 @@ from mmfsm.audit.replay import replay_conn
 from mmfsm.audit.store import connect_reader, read_records
 from mmfsm.audit.verify import verify
 from mmfsm.settings import load_config
+from mmfsm.text import plural
 
 __all__ = ["add_audit_parser", "describe", "run_audit"]
 
@@ -99,10 +100,14 @@ def _verify(args: argparse.Namespace, path: Path, out: TextIO) -> int:
         conn.close()
     if report.problem is not None:
         print(f"TAMPERED or damaged: {report.problem}", file=out)
-        print(f"(the {report.records} records before it are intact)", file=out)
+        print(
+            f"(the {plural(report.records, 'record')} before it "
+            f"{'is' if report.records == 1 else 'are'} intact)",
+            file=out,
+        )
         return 1
     print(
-        f"OK: {report.records} records, hash chain intact; head {report.last_seq}:"
+        f"OK: {plural(report.records, 'record')}, hash chain intact; head {report.last_seq}:"
         f"{report.last_hash}",
         file=out,
     )
@@ -141,7 +146,7 @@ def _export(args: argparse.Namespace, path: Path, out: TextIO) -> int:
         if args.output:
             target.close()
     if args.output:
-        print(f"exported {n} records to {args.output}", file=sys.stderr)
+        print(f"exported {plural(n, 'record')} to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -157,9 +162,10 @@ def _replay(path: Path, out: TextIO) -> int:
         print(f"DIVERGED after {report.events} events: {report.first}", file=out)
         return 1
     print(
-        f"OK: replayed {report.events} events ({report.records} records) in {took:.2f}s; "
-        f"every transition and command matches the log; "
-        f"{report.snapshots_checked} snapshots match the replayed state",
+        f"OK: replayed {plural(report.events, 'event')} ({plural(report.records, 'record')}) "
+        f"in {took:.2f}s; every transition and command matches the log; "
+        f"{plural(report.snapshots_checked, 'snapshot')} "
+        f"{'matches' if report.snapshots_checked == 1 else 'match'} the replayed state",
         file=out,
     )
     return 0

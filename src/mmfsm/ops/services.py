@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from mmfsm.core.commands import Alert, Log
 from mmfsm.core.engine import Engine, Step
 from mmfsm.core.events import Event
-from mmfsm.logs import format_line
+from mmfsm.logs import format_line, operator_logs, transition_text
 from mmfsm.ops.status import engine_status
 
 if TYPE_CHECKING:  # only their types: a run without them does not import them
@@ -73,19 +73,16 @@ class Services:
         waiting = self._waiting.pop(id(event), None)
         if waiting is not None:
             self.publish(engine)
-            lines = [
-                format_line(event.ts_ms, c) for c in step.commands if isinstance(c, (Log, Alert))
-            ]
+            said = [c for c in step.commands if isinstance(c, (Log, Alert))]
+            said += operator_logs(engine, event, step)
+            lines = [format_line(event.ts_ms, c) for c in said]
             waiting[1].set_result(
                 {
                     "ok": True,
                     "bot": engine.bot.state,
                     "halt_reason": engine.halt_reason,
                     "lines": lines,
-                    "transitions": [
-                        f"{t.machine} {t.id}: {t.source} -> {t.target} ({t.event})"
-                        for t in step.transitions
-                    ],
+                    "transitions": [transition_text(t) for t in step.transitions],
                 }
             )
         return step

@@ -3,7 +3,9 @@
 Why a plain dict: it crosses a socket and a thread (the run loop publishes it, the
 control server answers with the latest one), so it must be immutable data, built in the
 run loop's own thread, never a reference into the live Engine. Money, prices and sizes
-are exact decimal strings in human units, as in the log lines.
+are exact decimal strings in human units, as in the log lines; the text a person reads
+(``render_status``) writes every dollar amount with ``mmfsm.text.usd``, as the run
+summaries do.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from mmfsm.core.engine import Engine
-from mmfsm.core.ticks import format_money, format_size
+from mmfsm.core.ticks import format_money, format_size, money_from_usd
+from mmfsm.text import usd
 
 __all__ = ["engine_status", "render_status"]
-
 
 
 def engine_status(engine: Engine) -> dict[str, Any]:
@@ -76,6 +78,11 @@ def engine_status(engine: Engine) -> dict[str, Any]:
     }
 
 
+def _usd(exact: str) -> str:
+    """An exact dollar string of the status as the text writes every amount."""
+    return usd(money_from_usd(exact))
+
+
 def render_status(status: dict[str, Any]) -> str:
     if "pnl" not in status:  # the run loop has not published yet
         return f"bot {status.get('bot', 'unknown')}"
@@ -83,11 +90,11 @@ def render_status(status: dict[str, Any]) -> str:
     lines = [
         f"bot {status['bot']}"
         + (f" ({status['halt_reason']})" if status.get("halt_reason") else ""),
-        f"P&L today {pnl['daily']} USD (realized {pnl['realized_today']}, "
-        f"unrealized {pnl['unrealized']})",
+        f"P&L today {_usd(pnl['daily'])} USD (realized {_usd(pnl['realized_today'])}, "
+        f"unrealized {_usd(pnl['unrealized'])})",
         f"breaker {'TRIPPED' if breaker.get('tripped') else 'armed'}: trips at "
-        f"{breaker['trips_at']} USD (limit {breaker['daily_loss_limit']}, floor "
-        f"{breaker['floor']}), headroom {breaker['headroom']} USD",
+        f"{_usd(breaker['trips_at'])} USD (limit {_usd(breaker['daily_loss_limit'])}, floor "
+        f"{_usd(breaker['floor'])}), headroom {_usd(breaker['headroom'])} USD",
         f"worst-case exposure {status['exposure']['worst_total']} shares in total",
     ]
     audit = status.get("audit")
@@ -98,7 +105,7 @@ def render_status(status: dict[str, Any]) -> str:
             f"  {m['market']}: market {m['state']}, position {m['position']} "
             f"({m['position_id']}), YES {m['yes_held']} NO {m['no_held']} net delta "
             f"{m['net_delta']}, worst-case exposure {m['exposure_worst']}/"
-            f"{m['exposure_limit']} shares, realized {m['realized']} unrealized "
-            f"{m['unrealized']} USD, {m['live_orders']} live orders"
+            f"{m['exposure_limit']} shares, realized {_usd(m['realized'])} unrealized "
+            f"{_usd(m['unrealized'])} USD, {m['live_orders']} live orders"
         )
     return "\n".join(lines)

@@ -31,6 +31,7 @@ from mmfsm.sim.replay import ATTRIBUTION, load_recording
 from mmfsm.sim.report import render_report
 from mmfsm.sim.scenarios import SCENARIOS, get
 from mmfsm.sim.summary import document, render_table
+from mmfsm.text import plural
 
 __all__ = ["add_parser", "run"]
 
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace, base: Config) -> int:
     setup, kind, attribution = _setup(args, base)
     markets = len(setup.markets) or len(setup.recording.markets if setup.recording else ())
     print(
-        f"mmfsm simulate: {kind} {setup.name}, {markets} markets, seed {setup.seed}, "
+        f"mmfsm simulate: {kind} {setup.name}, {plural(markets, 'market')}, seed {setup.seed}, "
         f"{setup.duration_ms // 1000}s simulated, config {config_hash(setup.config)[:12]}"
     )
     if attribution:

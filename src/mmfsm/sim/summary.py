@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from mmfsm.core.config import config_hash
+from mmfsm.core.ticks import money_from_usd
 from mmfsm.sim.loop import RunResult
+from mmfsm.text import usd
 
 __all__ = ["ROWS", "document", "render_table"]
 
@@ -35,20 +37,29 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("max worst-case exposure, shares", "max_worst_case_exposure_shares"),
     ("exposure limit, shares", "exposure_limit_shares"),
     ("API actions (places + cancels)", "api_actions"),
-    ("orders kept for queue priority", "orders_kept"),
+    ("keep decisions (queue priority)", "orders_kept"),
     ("post-only rejects", "post_only_rejects"),
     ("post-only retries", "post_only_retries"),
-    ("force exits / exits", "force_exit_share"),
+    ("exits to flat", "exits"),
+    ("of which force exits", "force_exits"),
     ("venue faults", "venue_faults"),
     ("failed trades", "failed_trades"),
     ("invariant violations", "invariant_violations_total"),
 )
 
 
-def _cell(value: object) -> str:
-    """Ratios to 4 places, dollar and share amounts to at most 4 (the JSON keeps them exact)."""
+# Dollar amounts, written as every USD amount of the shell is (``mmfsm.text.usd``).
+_MONEY = frozenset(
+    {"rebates_usd", "realized_pnl_usd", "unrealized_pnl_usd", "total_pnl_usd", "max_drawdown_usd"}
+)
+
+
+def _cell(value: object, key: str = "") -> str:
+    """Ratios to 4 places, dollars to 4 rounded down, shares to at most 4 (the JSON is exact)."""
     if value is None:
         return "-"
+    if key in _MONEY and isinstance(value, str):
+        return usd(money_from_usd(value))
     if isinstance(value, float):
         return f"{value:.4f}"
     if isinstance(value, str) and "." in value:
@@ -66,10 +77,10 @@ def render_table(mm: Mapping[str, object], base: Mapping[str, object] | None = N
     header = ["metric", "mmfsm"] + (["baseline"] if base is not None else [])
     rows = [header]
     for label, key in ROWS:
-        row = [label, _cell(mm.get(key))]
+        row = [label, _cell(mm.get(key), key)]
         if base is not None:
             engine_only = key in ("orders_kept", "exposure_limit_shares")
-            row.append("-" if engine_only else _cell(base.get(key)))
+            row.append("-" if engine_only else _cell(base.get(key), key))
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = []
