@@ -53,7 +53,7 @@ from mmfsm.audit.recovery import is_new_log
 from mmfsm.core.config import Config, config_hash
 from mmfsm.core.engine import Engine, Step
 from mmfsm.core.events import Event
-from mmfsm.core.ticks import format_money, format_size
+from mmfsm.core.ticks import format_money, format_price, format_size
 from mmfsm.emulator import Emulator, EmulatorConfig, load_emulator_config
 from mmfsm.live import (
     LiveRunner,
@@ -63,7 +63,9 @@ from mmfsm.live import (
     StatusLine,
     StepServices,
 )
+from mmfsm.ops.redact import Redactor
 from mmfsm.settings import SecretsError, load_secrets
+from mmfsm.text import plural
 from mmfsm.venues.adapter import AdapterConfig, ClobVenue
 from mmfsm.venues.base import StartupRefused
 from mmfsm.venues.clob import ClobRest, Credentials
@@ -231,8 +233,9 @@ async def run_emulator(
         session = BotSession(
             emulator, config, logger=logger, status=status, engine=engine, services=services
         )
+        markets = plural(emulator_config.markets, "market")
         out(
-            f"mmfsm run: CLOB emulator at {emulator.url} ({emulator_config.markets} markets, "
+            f"mmfsm run: CLOB emulator at {emulator.url} ({markets}, "
             f"seed {emulator_config.seed}), throwaway wallet {session.address}, "
             f"{'until Ctrl-C' if seconds is None else f'{seconds:.0f}s'}, "
             f"config {config_hash(config)[:12]}"
@@ -307,7 +310,7 @@ def _confirm_text(
         f"  limits: capital {format_money(s.capital)} USD, order size {format_size(s.order_size)} "
         f"shares, max exposure per market {format_money(s.max_market_exposure)} USD, "
         f"per-position loss {format_money(r.max_position_loss)} USD, global daily loss "
-        f"{format_money(r.global_daily_loss)} USD, max spread {r.max_spread / 10_000}\n"
+        f"{format_money(r.global_daily_loss)} USD, max spread {format_price(r.max_spread)}\n"
         f"  duration: {'until Ctrl-C' if args.seconds is None else f'{args.seconds}s'}\n"
         "Type 'yes' to start: "
     )
@@ -452,14 +455,20 @@ def _run_live(
             file=sys.stderr,
         )
         return 2
+    # Every secret of this run, wherever it came from (environment or --secrets-file):
+    # nothing printed, logged, alerted or audited from here on may carry one.
+    redact = Redactor.of(secrets, os.environ)
     if not args.no_confirm:
         shown = f"{where} ({'new' if new_log else 'recovered at start'})"
-        answer = input(_confirm_text(config, rest.address, args, shown))
+        try:
+            answer = input(_confirm_text(config, rest.address, args, shown))
+        except (EOFError, KeyboardInterrupt):
+            answer = ""  # no terminal to answer from (or Ctrl-C): not a yes
         if answer.strip().lower() != "yes":
             print("mmfsm run: not confirmed; nothing was sent", file=sys.stderr)
             return 2
     if new_log:
-        refused = _refuse_new_log(config, args, rest, where)
+        refused = _refuse_new_log(config, args, rest, where, redact)
         if refused is not None:
             return refused
     from mmfsm.ops.launch import services_for_run
@@ -472,6 +481,7 @@ def _run_live(
         logger=logger,
         account=rest.account,
         allow_new=new_log,
+        redactor=redact,
     ) as launched:
         print(f"audit log {where}: {launched.recovered.describe()}")
         try:
@@ -487,9 +497,9 @@ def _run_live(
                 )
             )
         except StartupRefused as err:
-            print(f"mmfsm run: refusing to start: {err}", file=sys.stderr)
+            print(redact(f"mmfsm run: refusing to start: {err}"), file=sys.stderr)
             return 3
-        print(summary.render(launched.engine))
+        print(redact(summary.render(launched.engine)))
     if summary.shutdown is None or not summary.shutdown.confirmed:
         print(
             "mmfsm run: the shutdown could not confirm that every order of "
@@ -501,7 +511,7 @@ def _run_live(
 
 
 def _refuse_new_log(
-    config: Config, args: argparse.Namespace, rest: ClobRest, where: Path
+    config: Config, args: argparse.Namespace, rest: ClobRest, where: Path, redact: Redactor
 ) -> int | None:
     """A new audit log for a live account: the exit status that refuses it, or None.
 
@@ -523,7 +533,7 @@ def _refuse_new_log(
     try:
         activity = asyncio.run(earlier_activity(rest, config.markets))
     except StartupRefused as err:
-        print(f"mmfsm run: refusing to start: {err}", file=sys.stderr)
+        print(redact(f"mmfsm run: refusing to start: {err}"), file=sys.stderr)
         return 3
     if not activity:
         return None

@@ -187,3 +187,109 @@ def test_short_values_are_not_searched_for() -> None:
     assert Redactor(["abc"])("abcdef") == "abcdef"
     assert Redactor(["abcdef"])("xabcdefx") == f"x{REDACTED}x"
     assert Redactor(['sec"ret!'])('{"m":"sec\\"ret!"}') == '{"m":"' + REDACTED + '"}'
+
+
+class _EchoingVenue(BaseHTTPRequestHandler):
+    """A venue whose errors echo the auth headers it was sent (some proxies do): every
+    private call is refused with a 401 quoting the API key and passphrase. Public reads
+    answer as Polymarket does, so the run gets as far as its authenticated reads."""
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+    def _send(self, code: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/time"):
+            self._send(200, int(time.time()))
+            return
+        headers = {k.upper(): v for k, v in self.headers.items()}
+        self._send(
+            401,
+            {
+                "error": f"Unauthorized: got key {headers.get('POLY_API_KEY')} "
+                f"passphrase {headers.get('POLY_PASSPHRASE')} "
+                f"signature {headers.get('POLY_SIGNATURE')}"
+            },
+        )
+
+    def do_POST(self) -> None:
+        self.do_GET()
+
+    def do_DELETE(self) -> None:
+        self.do_GET()
+
+
+@pytest.fixture
+def echoing_venue() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _EchoingVenue)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("new_log", [False, True], ids=["refused-new-log", "started"])
+@pytest.mark.parametrize("source", ["environment", "secrets-file"])
+def test_a_venue_error_echoing_the_credentials_is_scrubbed_everywhere(
+    source: str,
+    new_log: bool,
+    echoing_venue: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The live path's own error text (a refused start, the summary, the log) never
+    carries a credential the venue echoed back, whether the credentials came from the
+    environment or only from a --secrets-file (which no environment-based redactor
+    knows of). ``new_log``: past the new-log check, so the run opens its audit log and
+    log file and fails in the start-up reconciliation instead."""
+    for var in SECRETS:
+        monkeypatch.delenv(var, raising=False)
+    # The client signs with the API secret, so here it must be real base64.
+    planted = {**SECRETS, "MMFSM_API_SECRET": "UExBTlRFRC1zZWNyZXQtZm9yLXRoZS10ZXN0cy0wMDE="}
+    names = ("MMFSM_PRIVATE_KEY", "MMFSM_API_KEY", "MMFSM_API_SECRET", "MMFSM_API_PASSPHRASE")
+    args: list[str] = []
+    if source == "environment":
+        for var in names:
+            monkeypatch.setenv(var, planted[var])
+    else:
+        secrets = tmp_path / "secrets.env"
+        secrets.write_text("".join(f"{var}={planted[var]}\n" for var in names))
+        secrets.chmod(0o600)
+        args = ["--secrets-file", str(secrets)]
+    if new_log:
+        args.append("--new-audit-log")
+    config = tmp_path / "live.toml"
+    yes, no = "7132104567925221259462638553270691275033272857194253228963137931", "5211431950"
+    config.write_text(
+        f'[[markets]]\ncondition_id = "0x{"01" * 32}"\nyes_token = "{yes}"\nno_token = "{no}"\n',
+        encoding="utf-8",
+    )
+    audit = tmp_path / "live.sqlite"
+    log_file = tmp_path / "live.log"
+    code = main(
+        [
+            "run", "--venue", "polymarket", "--live", "--no-confirm",
+            "--config", str(config), "--audit", str(audit), "--log-file", str(log_file),
+            "--host", echoing_venue, "--ws-url", "ws://127.0.0.1:9", "--seconds", "2",
+            *args,
+        ]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 3, (out, err)  # refused: the venue's reads fail
+    assert "401: Unauthorized" in err  # the venue's reason is still told
+    outputs = {"stdout": out, "stderr": err}
+    outputs |= {p.name: p.read_bytes().decode("latin-1") for p in (log_file, audit) if p.exists()}
+    for where, text in outputs.items():
+        for var in names:
+            assert planted[var] not in text, f"{var} is in {where}"

@@ -98,8 +98,13 @@ def open_services(
     logger: logging.Logger,
     account: str | None = None,
     allow_new: bool = True,
+    redactor: Redactor | None = None,
 ) -> Iterator[Launched]:
-    redactor = Redactor.from_environment()
+    """``redactor``: the run's secrets (``Redactor.of``), for a run that loaded them; the
+    environment's otherwise, so a key held only in a --secrets-file is still scrubbed
+    from every log line, audit record and alert when the caller passes it."""
+    if redactor is None:
+        redactor = Redactor.from_environment()
     for handler in logger.handlers:
         handler.addFilter(RedactingFilter(redactor))
     log, recovered = open_for_run(
@@ -165,6 +170,7 @@ def services_for_run(
     logger: logging.Logger,
     account: str | None = None,
     allow_new: bool = True,
+    redactor: Redactor | None = None,
 ) -> contextlib.AbstractContextManager[Launched]:
     """``open_services`` with the options ``add_run_options`` put on a ``run`` command."""
     return open_services(
@@ -177,4 +183,5 @@ def services_for_run(
         logger=logger,
         account=account,
         allow_new=allow_new,
+        redactor=redactor,
     )

@@ -52,6 +52,7 @@ from py_clob_client_v2.config import get_contract_config
 from py_clob_client_v2.exceptions import PolyApiException, PolyException
 from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2
 
+from mmfsm.ops.redact import Redactor
 from mmfsm.venues.base import VenueError
 
 __all__ = ["ClobRest", "Credentials", "PlacedOrder"]
@@ -128,6 +129,8 @@ class ClobRest:
         )
         self._creds = creds
         self._funder = funder
+        self._key = private_key
+        self._redact = self._redactor()
         contracts = get_contract_config(chain_id)
         self._exchanges = {False: contracts.exchange_v2, True: contracts.neg_risk_exchange_v2}
 
@@ -147,13 +150,33 @@ class ClobRest:
             raise VenueError(None, "no API credentials yet: call ensure_creds()")
         return self._creds
 
+    def _redactor(self) -> Redactor:
+        creds = self._creds
+        values = [self._key]
+        if creds is not None:
+            values += [creds.api_key, creds.secret, creds.passphrase]
+        return Redactor(values)
+
+    def _clean(self, err: VenueError) -> VenueError:
+        """The error with this client's key and credentials taken out of its text.
+
+        Why here: a venue (or a proxy in front of it) may echo the headers it was sent in
+        its error body, and credentials derived at start-up (``ensure_creds``) are in no
+        environment variable or file the shell's redactor knows. Every VenueError this
+        client raises passes through here, so no caller can log or print one unscrubbed.
+        """
+        message = self._redact(err.message)
+        if message == err.message:
+            return err
+        return VenueError(err.status, message, order_id=err.order_id)
+
     async def _run(self, fn: Callable[[], T], order_id: str | None = None) -> T:
         try:
             return await asyncio.to_thread(fn)
-        except VenueError:
-            raise
+        except VenueError as err:
+            raise self._clean(err) from None
         except Exception as exc:
-            raise _error(exc, order_id) from None
+            raise self._clean(_error(exc, order_id)) from None
 
     # ------------------------------------------------------------------ auth
 
@@ -165,6 +188,7 @@ class ClobRest:
                 api_key=api.api_key, secret=api.api_secret, passphrase=api.api_passphrase
             )
             self._client.set_api_creds(_api_creds(self._creds))
+            self._redact = self._redactor()
         return self._creds
 
     # ------------------------------------------------------------------ public data
@@ -256,9 +280,9 @@ class ClobRest:
         except VenueError as err:
             if err.order_id is None and err.ambiguous:
                 err.order_id = holder.get("id")
-            raise
+            raise self._clean(err) from None
         except Exception as exc:
-            raise _error(exc, holder.get("id")) from None
+            raise self._clean(_error(exc, holder.get("id"))) from None
 
     async def cancel(self, order_ids: list[str]) -> dict[str, Any]:
         if len(order_ids) == 1:
