@@ -7,6 +7,7 @@ bare ``ValueError`` from deeper code or a silently wrong tracker or book.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from types import SimpleNamespace
@@ -154,8 +155,23 @@ def test_a_bad_price_change_refuses_the_whole_message(price: str, size: str, pro
 # ---------------------------------------------------------------- through the adapter
 
 
+GOOD_BOOK = {
+    "asset_id": "111",
+    "market": "0xc",
+    "bids": [{"price": "0.47", "size": "5"}],
+    "asks": [],
+}
+
+
 def _venue() -> tuple[ClobVenue, list[Event], Tracked]:
-    rest = SimpleNamespace(creds=SimpleNamespace(api_key=ME))
+    """A ClobVenue on one market with one acked order, its REST a stub (books only)."""
+    books: list[str] = []
+
+    async def book(token: str) -> dict[str, Any]:
+        books.append(token)
+        return {**GOOD_BOOK, "asset_id": token}
+
+    rest = SimpleNamespace(creds=SimpleNamespace(api_key=ME), book=book, books=books)
     config = AdapterConfig(host="http://127.0.0.1:1", ws_url="ws://127.0.0.1:1", chain_id=137)
     venue = ClobVenue(config, rest)  # type: ignore[arg-type]
     venue.markets = [M]
@@ -184,8 +200,13 @@ def test_one_bad_trade_in_a_frame_is_dropped_and_the_good_one_after_it_arrives(
 ) -> None:
     venue, events, tracked = _venue()
     frame = json.dumps([_taker(id="evil-1", size=size), _taker(id="good-1", size="1")])
-    with caplog.at_level(logging.WARNING, logger="mmfsm.venue"):
+
+    async def body() -> None:
         venue._on_user_text(frame)  # raised ValueError (size 0) before the fix
+        await asyncio.sleep(0)
+
+    with caplog.at_level(logging.WARNING, logger="mmfsm.venue"):
+        asyncio.run(body())
     assert [(e.trade_id, e.size) for e in events if isinstance(e, Trade)] == [
         ("good-1", SIZE_SCALE)
     ]
@@ -198,10 +219,15 @@ def test_a_negative_level_from_the_market_channel_is_refused_with_a_clear_log_li
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     venue, events, _ = _venue()
-    venue._on_market_text(json.dumps(_book([{"price": "0.47", "size": "5"}], [])))
-    assert len(events) == 1
-    with caplog.at_level(logging.WARNING, logger="mmfsm.venue"):
+
+    async def body() -> None:
+        venue._on_market_text(json.dumps(_book([{"price": "0.47", "size": "5"}], [])))
+        assert len(events) == 1
         venue._on_market_text(json.dumps(_change("0.47", "-5")))
+        await asyncio.sleep(0.05)  # a resync of the book, if the adapter starts one
+
+    with caplog.at_level(logging.WARNING, logger="mmfsm.venue"):
+        asyncio.run(body())
     # Before the fix NetBooks turned the -5 into "level removed" and emitted it.
     assert not [e for e in events if isinstance(e, PriceChange)]
     assert (
