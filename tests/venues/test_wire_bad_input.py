@@ -25,6 +25,7 @@ from mmfsm.venues.tracking import Tracked
 from mmfsm.venues.wire import (
     TokenIndex,
     WireError,
+    frames,
     parse_book,
     parse_fills,
     parse_order_state,
@@ -78,6 +79,11 @@ def test_a_fill_price_outside_zero_one_names_the_trade_and_the_field(price: obje
         parse_fills(_taker(price=price), ME)
     with pytest.raises(WireError, match=r"^trade t1: maker_orders\[0\]\.price .* outside"):
         parse_fills(_maker(price=price), ME)
+
+
+def test_a_frame_nested_too_deeply_is_a_wire_error() -> None:
+    with pytest.raises(WireError, match=r"^frame: body is nested too deeply"):
+        frames("[" * 50_000 + "]" * 50_000)  # RecursionError escaped the handler before
 
 
 def test_in_range_fills_still_parse() -> None:

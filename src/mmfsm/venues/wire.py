@@ -136,6 +136,8 @@ def frames(raw: str) -> list[dict[str, Any]]:
         data = json.loads(text)
     except ValueError:
         raise WireError("frame", "body", "is not JSON") from None
+    except RecursionError:  # nested deeper than json can read: no venue message is
+        raise WireError("frame", "body", "is nested too deeply") from None
     items = data if isinstance(data, list) else [data]
     out = []
     for i, item in enumerate(items):
