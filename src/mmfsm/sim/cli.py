@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,7 +51,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="replay recorded books (a directory with books.jsonl.gz and "
         "markets.jsonl, or the books file)",
     )
-    p.add_argument("--max-markets", type=int, metavar="N", help="replay only the first N markets")
+    p.add_argument(
+        "--max-markets", type=_positive, metavar="N", help="replay only the first N markets"
+    )
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument(
         "--config",
@@ -74,6 +77,41 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 if any invariant was violated")
     p.set_defaults(handler=_handle)
     return p
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1 (a slice would read -1 as "all but the last")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before a run of minutes, an output file that could not be written after it."""
+    for flag, path in (
+        ("--json", args.json),
+        ("--report", args.report),
+        ("--log-file", args.log_file),
+    ):
+        if path is None:
+            continue
+        if path.is_dir():
+            raise ValueError(f"{flag} {path}: is a directory")
+        if not path.parent.is_dir():
+            raise ValueError(f"{flag} {path}: directory {path.parent} does not exist")
+        if not os.access(path if path.exists() else path.parent, os.W_OK):
+            raise ValueError(f"{flag} {path}: not writable")
+
+
+def _write(flag: str, path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise ValueError(f"{flag} {path}: cannot write ({err.strerror or err})") from None
 
 
 def _handle(args: argparse.Namespace) -> int:
@@ -161,7 +199,12 @@ def run(args: argparse.Namespace, base: Config) -> int:
     if args.scenario is not None and args.scenario not in SCENARIOS:
         print(f"mmfsm simulate: unknown scenario {args.scenario!r}; see --list", file=sys.stderr)
         return 2
-    setup, kind, attribution = _setup(args, base)
+    try:
+        _check_outputs(args)
+        setup, kind, attribution = _setup(args, base)
+    except ValueError as err:  # ReplayError included: a damaged recording
+        print(f"mmfsm simulate: {err}", file=sys.stderr)
+        return 2
     markets = len(setup.markets) or len(setup.recording.markets if setup.recording else ())
     print(
         f"mmfsm simulate: {kind} {setup.name}, {plural(markets, 'market')}, seed {setup.seed}, "
@@ -182,12 +225,13 @@ def run(args: argparse.Namespace, base: Config) -> int:
         print(f"  {example}")
     if args.json is not None:
         doc = document(mm, base_run, kind=kind, attribution=attribution)
-        args.json.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        _write("--json", args.json, json.dumps(doc, indent=2, sort_keys=True) + "\n")
     if args.report is not None:
-        args.report.write_text(
+        _write(
+            "--report",
+            args.report,
             render_report(
                 mm, base_run, title=f"mmfsm simulate: {setup.name}", attribution=attribution
             ),
-            encoding="utf-8",
         )
     return 1 if args.strict and violations else 0

@@ -38,14 +38,23 @@ touch (trades that eat part of a level without clearing it are read as cancels, 
 bid at the front of a level that is being traded into is not filled until the level is
 cleared). Our own trades never change the recorded book (no market impact), and FAK
 exits take the recorded liquidity until the next snapshot replaces it.
+
+Damaged input (a missing file, a truncated or corrupt gzip, a line that is not JSON, a
+row without a key, of the wrong type, or with an outcome other than UP/DOWN) raises
+``ReplayError``, a ``ValueError`` naming the file and the line: ``<file>:<line>: <what>``.
+The checks sit on the general reader and on what runs once per file, never on the fast
+reader's per-row path: it only takes rows it vouches for and hands any other to the
+general reader, and the line number is found by reading the file again, on error only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import operator
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -66,6 +75,7 @@ __all__ = [
     "RecordedBook",
     "RecordedMarket",
     "Recording",
+    "ReplayError",
     "ReplayFeed",
     "load_recording",
 ]
@@ -119,32 +129,86 @@ class Recording:
         return max((m.end_ms for m in self.markets), default=self.start_ms)
 
 
+class ReplayError(ValueError):
+    """A recording that cannot be read: ``<file>:<line>: <what>`` (or ``<path>: <what>``)."""
+
+
+# What a damaged line or file raises, from json, dict access, int(), the level parser or
+# the gzip stream (``gzip.BadGzipFile`` is an ``OSError``, ``UnicodeDecodeError`` a
+# ``ValueError``).
+_ROW_ERRORS = (ValueError, KeyError, TypeError)
+_READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError)
+
+
+def _what(exc: BaseException) -> str:
+    """A damaged line's problem in words (the exception's own text, named)."""
+    if isinstance(exc, KeyError):
+        return f"missing key {exc.args[0]!r}" if exc.args else "missing key"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON ({exc.msg} at column {exc.colno})"
+    if isinstance(exc, EOFError):
+        return f"the file ends early, truncated? ({exc})"
+    if isinstance(exc, gzip.BadGzipFile | zlib.error):
+        return f"not a readable gzip file ({exc})"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text ({exc.reason})"
+    return str(exc) or type(exc).__name__
+
+
 def _paths(path: Path) -> tuple[Path, Path]:
     if path.is_dir():
         return path / "books.jsonl.gz", path / "markets.jsonl"
     return path, path.with_name("markets.jsonl")
 
 
+def _existing_paths(path: Path) -> tuple[Path, Path]:
+    """``_paths``, each checked to be a file, so that the error names the path given."""
+    if not path.exists():
+        raise ReplayError(f"{path}: no such file or directory")
+    books_path, markets_path = _paths(path)
+    for p in (books_path, markets_path):
+        if not p.is_file():
+            raise ReplayError(
+                f"{p}: no such file (a recording is books.jsonl.gz and markets.jsonl, side by side)"
+            )
+    return books_path, markets_path
+
+
+def _recorded_market(m: object) -> RecordedMarket:
+    if not isinstance(m, dict):
+        raise TypeError(f"is a JSON {type(m).__name__}, not an object")
+    for key in ("market_id", "slug", "question"):
+        if not isinstance(m[key], str):
+            raise TypeError(f"{key} is not a string")
+    return RecordedMarket(
+        market=m["market_id"],
+        slug=m["slug"],
+        question=m["question"],
+        start_ms=int(m["start_ts"]),
+        end_ms=int(m["end_ts"]),
+        payout_up=parse_price(repr(float(m["payout_up"]))),
+        payout_down=parse_price(repr(float(m["payout_down"]))),
+    )
+
+
 def load_recording(path: Path, *, max_markets: int | None = None) -> Recording:
     """Read a recording exactly (decimal strings to integer units); ``max_markets`` keeps
-    the first n markets by window start, for quick runs and tests."""
-    books_path, markets_path = _paths(path)
+    the first n markets by window start, for quick runs and tests. A damaged recording
+    raises ``ReplayError`` naming the file and line."""
+    if max_markets is not None and max_markets < 1:
+        raise ValueError(f"max_markets must be at least 1, not {max_markets}")
+    books_path, markets_path = _existing_paths(path)
     markets: list[RecordedMarket] = []
     with markets_path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                m = json.loads(line)
-                markets.append(
-                    RecordedMarket(
-                        market=m["market_id"],
-                        slug=m["slug"],
-                        question=m["question"],
-                        start_ms=int(m["start_ts"]),
-                        end_ms=int(m["end_ts"]),
-                        payout_up=parse_price(repr(float(m["payout_up"]))),
-                        payout_down=parse_price(repr(float(m["payout_down"]))),
-                    )
-                )
+        number = 0
+        try:
+            for number, line in enumerate(fh, 1):  # noqa: B007 (read in the except)
+                if line.strip():
+                    markets.append(_recorded_market(json.loads(line)))
+        except _READ_ERRORS as exc:  # while reading the line after ``number``
+            raise ReplayError(f"{markets_path}:{number + 1}: {_what(exc)}") from None
+        except _ROW_ERRORS as exc:
+            raise ReplayError(f"{markets_path}:{number}: {_what(exc)}") from None
     markets.sort(key=lambda m: m.start_ms)
     if max_markets is not None:
         markets = markets[:max_markets]
@@ -168,16 +232,21 @@ class _LevelParser:
             return parse_levels(raw, market=market, token=token, side_name=side_name)
         out: list[tuple[int, int]] = []
         for i, entry in enumerate(raw):
-            if isinstance(entry, list) and len(entry) == 2:
-                price, size = self.prices.get(entry[0]), self.sizes.get(entry[1])
+            pair = isinstance(entry, list) and len(entry) == 2
+            if pair:
+                try:
+                    price, size = self.prices.get(entry[0]), self.sizes.get(entry[1])
+                except TypeError:  # an unhashable number: parse_levels names it below
+                    price = size = None
                 if price is not None and size is not None:
                     out.append((price, size))
                     continue
             ((price, size),) = parse_levels(
                 [entry], market=market, token=token, side_name=f"{side_name}[{i}]"
             )
-            self.prices[entry[0]] = price
-            self.sizes[entry[1]] = size
+            if pair:  # (a {"price", "size"} object is parsed, not cached)
+                self.prices[entry[0]] = price
+                self.sizes[entry[1]] = size
             out.append((price, size))
         return tuple(out)
 
@@ -357,50 +426,98 @@ def _read_books(path: Path, keep: set[str], *, fast: bool = True) -> Iterator[Re
     head = _HEAD.match if fast else _no_match
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            m = head(line)
-            if m is not None:
-                market, outcome, ts = m.groups()
-                # Lines come in universal-newline mode: the row is the line up to its
-                # final "\n", if any, and ends with "}" or is not the recorder's.
-                end = -2 if line.endswith("}\n") else -1 if line.endswith("}") else 0
-                split = line.find(_ASKS, m.end())
-                token = f"{market}:{outcome}"
-                try:
-                    if not end or split < 0:
-                        raise _Fallback
-                    bids, bids_text, bids_rank = reader.side(line[m.end() : split], (token, True))
-                    raw_asks = line[split + len(_ASKS) : end]
-                    asks, asks_text, asks_rank = reader.side(raw_asks, (token, False))
-                except _Fallback:
-                    pass
-                else:
-                    if market not in keep:
+        try:
+            for line in fh:
+                m = head(line)
+                if m is not None:
+                    market, outcome, ts = m.groups()
+                    # Lines come in universal-newline mode: the row is the line up to its
+                    # final "\n", if any, and ends with "}" or is not the recorder's.
+                    end = -2 if line.endswith("}\n") else -1 if line.endswith("}") else 0
+                    split = line.find(_ASKS, m.end())
+                    token = f"{market}:{outcome}"
+                    try:
+                        if not end or split < 0:
+                            raise _Fallback
+                        bids, bids_text, bids_rank = reader.side(
+                            line[m.end() : split], (token, True)
+                        )
+                        raw_asks = line[split + len(_ASKS) : end]
+                        asks, asks_text, asks_rank = reader.side(raw_asks, (token, False))
+                    except _Fallback:
+                        pass
+                    else:
+                        if market not in keep:
+                            continue
+                        yield RecordedBook(
+                            ts_ms=int(ts),
+                            market=market,
+                            up=outcome == "UP",
+                            bids=bids,
+                            asks=asks,
+                            bids_text=bids_text,
+                            asks_text=asks_text,
+                            tick=_GRIDS[max(bids_rank, asks_rank)],
+                        )
                         continue
-                    yield RecordedBook(
-                        ts_ms=int(ts),
-                        market=market,
-                        up=outcome == "UP",
-                        bids=bids,
-                        asks=asks,
-                        bids_text=bids_text,
-                        asks_text=asks_text,
-                        tick=_GRIDS[max(bids_rank, asks_rank)],
-                    )
+                if not line.strip():
                     continue
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if row["market"] not in keep:
-                continue
-            token = f"{row['market']}:{row['outcome']}"
-            yield RecordedBook(
-                ts_ms=int(row["ts_ms"]),
-                market=row["market"],
-                up=row["outcome"] == "UP",
-                bids=parse(row["bids"], market=row["market"], token=token, side_name="bids"),
-                asks=parse(row["asks"], market=row["market"], token=token, side_name="asks"),
-            )
+                try:
+                    book = _general_row(json.loads(line), keep, parse)
+                except _ROW_ERRORS as exc:
+                    raise ReplayError(f"{path}:{_line_of(path, line)}: {_what(exc)}") from None
+                if book is not None:
+                    yield book
+        except _READ_ERRORS as exc:
+            raise ReplayError(f"{path}:{_lines_before_error(path) + 1}: {_what(exc)}") from None
+
+
+def _general_row(row: object, keep: set[str], parse: _LevelParser) -> RecordedBook | None:
+    """A row read by json, checked; None for a market not kept."""
+    if not isinstance(row, dict):
+        raise TypeError(f"is a JSON {type(row).__name__}, not an object")
+    market, outcome, ts = row["market"], row["outcome"], row["ts_ms"]
+    if not isinstance(market, str):
+        raise TypeError(f"market is a {type(market).__name__}, not a string")
+    if outcome not in ("UP", "DOWN"):
+        raise ValueError(f"outcome {str(outcome)[:20]!r} is not UP or DOWN")
+    if isinstance(ts, bool) or not isinstance(ts, int):
+        raise TypeError(f"ts_ms is a {type(ts).__name__}, not an integer")
+    if market not in keep:
+        return None
+    token = f"{market}:{outcome}"
+    return RecordedBook(
+        ts_ms=ts,
+        market=market,
+        up=outcome == "UP",
+        bids=parse(row["bids"], market=market, token=token, side_name="bids"),
+        asks=parse(row["asks"], market=market, token=token, side_name="asks"),
+    )
+
+
+def _line_of(path: Path, line: str) -> int:
+    """The number of the line that failed, found on error only, so that the readers pay
+    nothing per row for it. Reading is deterministic, so an earlier copy of the same
+    text would have failed first: the failing line is the first one equal to it."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with contextlib.suppress(*_READ_ERRORS), opener(path, "rt", encoding="utf-8") as fh:
+        for number, text in enumerate(fh, 1):
+            if text == line:
+                return number
+    return 0  # the file changed under us
+
+
+def _lines_before_error(path: Path) -> int:
+    """How many lines can be read before the stream fails (truncated or corrupt gzip)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    number = 0
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for number, _ in enumerate(fh, 1):  # noqa: B007 (the count is the answer)
+                pass
+    except _READ_ERRORS:
+        pass
+    return number
 
 
 def _no_match(_line: str) -> None:

@@ -24,6 +24,14 @@ What is read, per the fact sheet:
 * user channel ``order`` and REST orders -> ``OrderState``.
 
 A frame may be one JSON object or an array of them; ``PONG`` is not a message.
+
+Ranges are checked here too, because nothing downstream sees them in time: a price must
+lie strictly inside (0, 1) everywhere; a level size must be >= 0 (a ``price_change``
+size of 0 removes the level), since ``NetBooks`` would otherwise turn a negative size
+into a removed level and the Book's own check would never see it; a fill's size must
+be > 0, since a zero or negative fill would reach the tracker and the ledger; an
+order's ``original_size`` must be > 0 and its ``size_matched`` >= 0. A range error
+names the message's trade or order id (an id, not content) as well as the field.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from attrs import frozen
 
 from mmfsm.core.book import BookError, parse_levels
 from mmfsm.core.events import BookSnapshot, PriceChange, RejectReason, TickSizeChanged, TradeStatus
-from mmfsm.core.ticks import GridError, Side, TickSize, parse_price, parse_size
+from mmfsm.core.ticks import PRICE_SCALE, GridError, Side, TickSize, parse_price, parse_size
 from mmfsm.venues.base import MarketInfo
 
 __all__ = [
@@ -128,6 +136,8 @@ def frames(raw: str) -> list[dict[str, Any]]:
         data = json.loads(text)
     except ValueError:
         raise WireError("frame", "body", "is not JSON") from None
+    except RecursionError:  # nested deeper than json can read: no venue message is
+        raise WireError("frame", "body", "is nested too deeply") from None
     items = data if isinstance(data, list) else [data]
     out = []
     for i, item in enumerate(items):
@@ -162,6 +172,31 @@ def _size(value: object, kind: str, field: str) -> int:
         raise WireError(kind, field, f"is not an exact size: {exc}") from None
 
 
+def _price_in_range(value: object, kind: str, field: str) -> int:
+    """A price strictly inside (0, 1): 0 and 1 are not prices an order can rest at."""
+    price = _price(value, kind, field)
+    if not 0 < price < PRICE_SCALE:
+        raise WireError(kind, field, f"{value!s:.20} is outside (0, 1)")
+    return price
+
+
+def _size_at_least(value: object, kind: str, field: str, low: int) -> int:
+    """A size >= ``low`` (0: a level removed or nothing matched yet; 1: a real fill)."""
+    size = _size(value, kind, field)
+    if size < low:
+        raise WireError(kind, field, f"{value!s:.20} must be {'> 0' if low else '>= 0'}")
+    return size
+
+
+def _check_levels(levels: tuple[tuple[int, int], ...], kind: str, side_name: str) -> None:
+    """A book side's levels: prices inside (0, 1), sizes >= 0 (runs once per level)."""
+    for i, (price, size) in enumerate(levels):
+        if not 0 < price < PRICE_SCALE:
+            raise WireError(kind, f"{side_name}[{i}].price", "is outside (0, 1)")
+        if size < 0:
+            raise WireError(kind, f"{side_name}[{i}].size", "is negative")
+
+
 def parse_book(msg: Mapping[str, Any], index: TokenIndex, ts_ms: int) -> BookSnapshot | None:
     """A ``book`` message (or REST book) -> snapshot; None for a token we do not trade."""
     token = _str(msg, "asset_id", "book")
@@ -173,6 +208,8 @@ def parse_book(msg: Mapping[str, Any], index: TokenIndex, ts_ms: int) -> BookSna
         asks = parse_levels(msg.get("asks"), market=market.key, token=token, side_name="asks")
     except BookError as exc:
         raise WireError("book", exc.field, exc.detail) from None
+    _check_levels(bids, "book", "bids")
+    _check_levels(asks, "book", "asks")
     return BookSnapshot(
         ts_ms=ts_ms,
         market=market.key,
@@ -201,8 +238,8 @@ def parse_price_change(msg: Mapping[str, Any], index: TokenIndex, ts_ms: int) ->
         grouped.setdefault(token, []).append(
             (
                 Side(side_text),
-                _price(change.get("price"), "price_change", f"{where}.price"),
-                _size(change.get("size"), "price_change", f"{where}.size"),
+                _price_in_range(change.get("price"), "price_change", f"{where}.price"),
+                _size_at_least(change.get("size"), "price_change", f"{where}.size", 0),
             )
         )
     return [
@@ -261,6 +298,7 @@ def parse_fills(msg: Mapping[str, Any], api_key: str) -> list[Fill]:
     """Our fills in one trade object (user-channel ``trade`` or a ``/data/trades`` item)."""
     kind = "trade"
     trade_id = _str(msg, "id", kind)
+    tkind = f"trade {trade_id:.80}"  # range errors name the trade
     condition_id = _str(msg, "market", kind)
     status = _status(msg, kind)
     try:
@@ -276,8 +314,8 @@ def parse_fills(msg: Mapping[str, Any], api_key: str) -> list[Fill]:
                 condition_id=condition_id,
                 token=_str(msg, "asset_id", kind),
                 side=_side(msg.get("side"), kind, "side"),
-                price=_price(msg.get("price"), kind, "price"),
-                size=_size(msg.get("size"), kind, "size"),
+                price=_price_in_range(msg.get("price"), tkind, "price"),
+                size=_size_at_least(msg.get("size"), tkind, "size", 1),
                 status=status,
                 match_time=match_time,
             )
@@ -299,8 +337,8 @@ def parse_fills(msg: Mapping[str, Any], api_key: str) -> list[Fill]:
                 condition_id=condition_id,
                 token=_str(m, "asset_id", kind),
                 side=_side(m.get("side"), kind, f"{where}.side"),
-                price=_price(m.get("price"), kind, f"{where}.price"),
-                size=_size(m.get("matched_amount"), kind, f"{where}.matched_amount"),
+                price=_price_in_range(m.get("price"), tkind, f"{where}.price"),
+                size=_size_at_least(m.get("matched_amount"), tkind, f"{where}.matched_amount", 1),
                 status=status,
                 match_time=match_time,
             )
@@ -315,14 +353,16 @@ def parse_order_state(msg: Mapping[str, Any]) -> OrderState:
     status = str(msg.get("status") or "").upper()
     if event == "CANCELLATION" and status in ("", "LIVE"):
         status = "CANCELED"
+    order_id = _str(msg, "id", kind)
+    okind = f"order {order_id:.80}"  # range errors name the order
     return OrderState(
-        order_id=_str(msg, "id", kind),
+        order_id=order_id,
         condition_id=_str(msg, "market", kind),
         token=_str(msg, "asset_id", kind),
         status=status,
         event=event,
-        original_size=_size(msg.get("original_size", "0"), kind, "original_size"),
-        size_matched=_size(msg.get("size_matched", "0"), kind, "size_matched"),
+        original_size=_size_at_least(msg.get("original_size"), okind, "original_size", 1),
+        size_matched=_size_at_least(msg.get("size_matched", "0"), okind, "size_matched", 0),
     )
 
 
