@@ -9,9 +9,11 @@ those modules declare theirs.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
+from mmfsm.cli import main
 from mmfsm.cliargs import CHAIN_IDS, SIGNATURE_TYPES, address, port, positive_seconds
 
 FUNDER = "0x" + "aB" * 20
@@ -65,3 +67,26 @@ def test_a_bad_value_exits_2_naming_the_flag(
 def test_the_choices_are_the_venues() -> None:
     assert CHAIN_IDS == (137, 80002)  # Polygon, Amoy (POLYMARKET-CLOB-V2.md 3.2)
     assert SIGNATURE_TYPES == (0, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--metrics-port", "99999"], "argument --metrics-port: 99999 is not a port"),
+        (["run", "--metrics-port", "-1"], "argument --metrics-port: -1 is not a port"),
+        (["run", "--chain-id", "1"], "argument --chain-id: invalid choice: 1"),
+        (["run", "--signature-type", "7"], "argument --signature-type: invalid choice: 7"),
+        (["run", "--funder", "0xnope"], "argument --funder: '0xnope' is not an address"),
+        (["audit", "tail", "-f", "--interval", "-1"], "argument --interval: must be"),
+    ],
+)
+def test_mmfsm_refuses_a_bad_value_before_creating_anything(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audit = tmp_path / "audit.sqlite"
+    extra = ["--audit", str(audit)] if argv[0] == "run" else [str(audit)]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, *extra])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no audit log, no socket

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from mmfsm.audit.recovery import is_new_log
+from mmfsm.cliargs import CHAIN_IDS, SIGNATURE_TYPES, address
 from mmfsm.core.config import Config, config_hash
 from mmfsm.core.engine import Engine, Step
 from mmfsm.core.events import Event
@@ -120,11 +121,23 @@ def add_clob_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--secrets-file", type=Path, help="0600 KEY=VALUE file (see settings)")
     run.add_argument("--host", default=POLYMARKET_HOST, help="Polymarket CLOB REST host")
     run.add_argument("--ws-url", default=POLYMARKET_WS, help="Polymarket WebSocket base URL")
-    run.add_argument("--chain-id", type=int, default=137, help="137 Polygon (default), 80002 Amoy")
     run.add_argument(
-        "--signature-type", type=int, default=0, help="0 EOA (default), 1 proxy, 2 Safe"
+        "--chain-id",
+        type=int,
+        choices=CHAIN_IDS,
+        default=137,
+        help="137 Polygon (default), 80002 Amoy",
     )
-    run.add_argument("--funder", help="funder (proxy or Safe) address for signature types 1/2")
+    run.add_argument(
+        "--signature-type",
+        type=int,
+        choices=SIGNATURE_TYPES,
+        default=0,
+        help="0 EOA (default), 1 proxy, 2 Safe",
+    )
+    run.add_argument(
+        "--funder", type=address, help="funder (proxy or Safe) address for signature types 1/2"
+    )
 
 
 def attach_status(logger: logging.Logger, *, quiet: bool) -> StatusLine | None:

@@ -13,6 +13,7 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
+import attrs
 import pytest
 
 import mmfsm.venues.wire as wire
@@ -248,3 +249,31 @@ def test_a_negative_level_from_the_market_channel_is_refused_with_a_clear_log_li
         "market channel message dropped: price_change: price_changes[1].size -5 must be >= 0"
         in caplog.text
     )
+
+
+def test_a_refused_book_message_resyncs_that_book_from_rest() -> None:
+    venue, events, _ = _venue()
+
+    async def body() -> None:
+        venue._on_market_text(json.dumps(_change("0.47", "-5")))
+        await asyncio.sleep(0.05)
+
+    asyncio.run(body())
+    assert venue.rest.books == ["111", "222"]  # type: ignore[attr-defined]
+    assert [type(e).__name__ for e in events] == ["BookSnapshot", "BookSnapshot"]
+
+
+def test_a_fill_the_trade_refuses_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    venue, events, tracked = _venue()
+    (fill,) = parse_fills(_taker(id="t0"), ME)
+    bad = attrs.evolve(fill, size=0)  # past the wire's checks, by a bug of ours
+
+    async def body() -> None:
+        venue._forward(bad, "ws")  # raised ValueError after counting it, before the fix
+        venue._forward(fill, "ws")
+
+    with caplog.at_level(logging.WARNING, logger="mmfsm.venue"):
+        asyncio.run(body())
+    assert "ws fill dropped: trade t0: size 0 must be > 0" in caplog.text
+    assert tracked.filled == fill.size
+    assert [e.size for e in events if isinstance(e, Trade)] == [fill.size]

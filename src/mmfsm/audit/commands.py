@@ -21,6 +21,7 @@ from mmfsm.audit.chain import AuditRecord
 from mmfsm.audit.replay import replay_conn
 from mmfsm.audit.store import connect_reader, read_records
 from mmfsm.audit.verify import verify
+from mmfsm.cliargs import positive_seconds
 from mmfsm.settings import load_config
 from mmfsm.text import plural
 
@@ -44,7 +45,9 @@ def add_audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     t = common("tail", "print the last records, and follow new ones with -f")
     t.add_argument("-n", type=int, default=20, help="records to show first (default 20)")
     t.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
-    t.add_argument("--interval", type=float, default=0.5, help="poll interval with -f (s)")
+    t.add_argument(
+        "--interval", type=positive_seconds, default=0.5, help="poll interval with -f (s)"
+    )
     e = common("export", "write every record as JSON lines")
     e.add_argument("--format", choices=["jsonl"], default="jsonl")
     e.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")

@@ -35,6 +35,7 @@ from attrs import frozen
 
 from mmfsm.audit.log import Sync
 from mmfsm.audit.recovery import Recovered, open_for_run
+from mmfsm.cliargs import port
 from mmfsm.core.config import Config, config_hash
 from mmfsm.core.engine import Engine
 from mmfsm.core.events import ConfigReload
@@ -62,7 +63,7 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--metrics-port",
-        type=int,
+        type=port,
         default=0,
         help="serve Prometheus metrics on 127.0.0.1:PORT (default 0: off)",
     )

@@ -297,6 +297,22 @@ class ClobVenue:
                     self._on_tick(tick)
         except WireError as err:
             log.warning("market channel message dropped: %s", err)
+            market = self._market_of_message(msg)
+            if market is not None and not snapshot_ok:
+                # The book missed this message: take it again from REST. (A refresh's own
+                # bad book is only logged: a venue that kept sending it would loop.)
+                self._spawn(self._refresh_books(market))
+
+    def _market_of_message(self, msg: dict[str, Any]) -> MarketInfo | None:
+        """The traded market a market-channel message is about, if any."""
+        tokens: list[object] = [msg.get("asset_id")]
+        changes = msg.get("price_changes")
+        if isinstance(changes, list):
+            tokens += [c.get("asset_id") for c in changes if isinstance(c, dict)]
+        for token in tokens:
+            if isinstance(token, str) and token in self.index:
+                return self.index.by_token[token]
+        return None
 
     def _on_tick(self, event: TickSizeChanged) -> None:
         market = self.index.by_token[event.token]
@@ -348,18 +364,10 @@ class ClobVenue:
         if owner is None:
             return
         client_id, market, tracked = owner
-        first = fill.trade_id not in self.tracker.seen
-        if not self.tracker.note(fill.trade_id, fill):
-            return
-        if first:
-            self.fill_log.append((fill.trade_id, source, time.monotonic()))
-            if fill.status is not TradeStatus.FAILED:
-                self.fills += 1
-                if tracked is not None:
-                    tracked.filled += fill.size
-                    self._settle_resting_later(tracked)
-        self._emit(
-            Trade(
+        # Check, then mutate: the Trade validates the fill before the tracker counts it,
+        # so a fill it refuses leaves ``seen`` and ``filled`` as they were.
+        try:
+            trade = Trade(
                 ts_ms=_now_ms(),
                 trade_id=fill.trade_id,
                 client_id=client_id,
@@ -370,7 +378,20 @@ class ClobVenue:
                 size=fill.size,
                 status=fill.status,
             )
-        )
+        except ValueError as err:
+            log.warning("%s fill dropped: %s", source, err)
+            return
+        first = fill.trade_id not in self.tracker.seen
+        if not self.tracker.note(fill.trade_id, fill):
+            return
+        if first:
+            self.fill_log.append((fill.trade_id, source, time.monotonic()))
+            if fill.status is not TradeStatus.FAILED:
+                self.fills += 1
+                if tracked is not None:
+                    tracked.filled += fill.size
+                    self._settle_resting_later(tracked)
+        self._emit(trade)
 
     def _finish(self, tracked: Tracked, size_matched: int, *, expired: bool = False) -> None:
         """Tell the Engine, once, that an order no longer rests."""
