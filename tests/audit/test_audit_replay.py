@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import sqlite3
 from pathlib import Path
@@ -263,3 +264,19 @@ def test_a_table_dropped_under_a_reader_is_an_audit_error(fresh_copy: Path) -> N
         reading(fresh_copy) as conn,
     ):
         drop_and_replay(conn)
+
+
+def test_a_snapshot_of_other_code_is_skipped_not_loaded(fresh_copy: Path) -> None:
+    seq = snapshot_seqs(fresh_copy)[-1]
+
+    def other_code(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        data = json.loads(rows[seq - 1]["body"])
+        data["code"] = "0" * 64
+        rows[seq - 1]["body"] = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return rows
+
+    forge(fresh_copy, other_code)
+    report = replay_path(fresh_copy)
+    assert report.ok, report.first
+    assert report.snapshots_skipped == 1
+    assert report.snapshots_checked >= 1
