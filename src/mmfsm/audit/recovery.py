@@ -4,9 +4,9 @@ Theory of operation
 -------------------
 The log holds every input event the Engine acted on (every step that sent anything was
 durable before it was sent), and the Engine is deterministic, so its state after a crash
-is the state obtained by feeding those events again. To keep start-up time flat as the
-log grows, recovery starts from the newest usable snapshot (``snapshots``) and replays
-only the events after it:
+is the state obtained by feeding those events again. So that the replay stays short as
+the log grows, recovery starts from the newest usable snapshot (``snapshots``) and
+replays only the events after it; only the hash check of step 1 grows with the log:
 
 1. Verify the whole chain, genesis to head (``verify_chain``: hashes, links, the head,
    the snapshot blobs against their records; no bodies decoded, about a second per
