@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import pickle
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mmfsm.audit.chain import AuditRecord
+from mmfsm.audit.chain import GENESIS_PREV, AuditRecord, chain_hash
 from mmfsm.audit.log import AuditLog, Sync
 from mmfsm.audit.store import connect_reader, read_records
 from mmfsm.core.config import Config, default_config
@@ -78,3 +82,65 @@ def rewrite(path: Path, change: Callable[[list[dict[str, Any]]], list[dict[str, 
             rows,
         )
     conn.close()
+
+
+def rehash(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Recompute every link and hash: a forger who knows the scheme."""
+    for i, row in enumerate(rows):
+        row["prev_hash"] = rows[i - 1]["hash"] if i else GENESIS_PREV
+        row["hash"] = chain_hash(
+            **{k: row[k] for k in ("seq", "step", "kind", "ts_ms", "wall_ms", "config_hash")},
+            body=row["body"],
+            prev_hash=row["prev_hash"],
+        )
+    return rows
+
+
+def forge(path: Path, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+    """Change rows, rehash the whole chain and rewrite the head: only replay, an anchor
+    held elsewhere, or the snapshot checks can tell."""
+    rewrite(path, lambda rs: rehash(change(rs)))
+    last = records(path)[-1]
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('head_seq', ?), ('head_hash', ?)",
+            (str(last.seq), last.hash),
+        )
+    conn.close()
+
+
+def vouch(body: str, blob: bytes) -> str:
+    """A snapshot record's body rewritten to carry ``blob``'s SHA-256 and length."""
+    data = json.loads(body)
+    data.update(sha256=hashlib.sha256(blob).hexdigest(), bytes=len(blob))
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+class _RunsCode:
+    """Unpickling this runs a shell command (what a crafted snapshot blob does)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, (self.command,))
+
+
+def evil_blob(marker: Path) -> bytes:
+    """A pickle that creates ``marker`` when it is loaded by ``pickle.loads``."""
+    return pickle.dumps(_RunsCode(f"touch {marker}"), protocol=5)
+
+
+def put_blob(path: Path, seq: int, blob: bytes) -> None:
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE snapshots SET engine = ? WHERE seq = ?", (blob, seq))
+    conn.close()
+
+
+def snapshot_seqs(path: Path) -> list[int]:
+    conn = sqlite3.connect(path)
+    seqs = [int(s) for (s,) in conn.execute("SELECT seq FROM snapshots ORDER BY seq")]
+    conn.close()
+    return seqs

@@ -12,12 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_helpers import BREAKER, quiet, records, rewrite
+from audit_helpers import (
+    BREAKER,
+    evil_blob,
+    forge,
+    put_blob,
+    quiet,
+    records,
+    rewrite,
+    snapshot_seqs,
+    vouch,
+)
 
 from mmfsm.audit.log import AuditLog, must_be_durable
 from mmfsm.audit.recovery import VenueOrder, open_for_run, reconcile, recover
 from mmfsm.audit.replay import state_digest
-from mmfsm.audit.store import AuditError, connect_reader
+from mmfsm.audit.store import AuditError, BadRecord, connect_reader
 from mmfsm.audit.verify import verify_path
 from mmfsm.core import codec
 from mmfsm.core.commands import Cancel, Place
@@ -392,3 +402,60 @@ def test_a_log_that_emptied_since_it_was_looked_at_is_not_started_anew(tmp_path:
     from mmfsm.audit.recovery import is_new_log
 
     assert is_new_log(path)  # still new: the next run asks the venue again
+
+
+def test_recovery_refuses_a_swapped_snapshot(fresh_copy: Path, breaker_config: Any) -> None:
+    """Another state's blob under the newest snapshot record, the record's SHA-256 and
+    length rewritten to match (not rehashed): the chain names the record, and recovery
+    must not start from the swapped state (a day's P&L reset, a breaker halt cleared)."""
+    older, newest = snapshot_seqs(fresh_copy)[-2:]
+    conn = sqlite3.connect(fresh_copy)
+    (blob,) = conn.execute("SELECT engine FROM snapshots WHERE seq = ?", (older,)).fetchone()
+    conn.close()
+    put_blob(fresh_copy, newest, bytes(blob))
+
+    def swap(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        rs[newest - 1]["body"] = vouch(rs[newest - 1]["body"], bytes(blob))
+        return rs
+
+    rewrite(fresh_copy, swap)
+    assert verify_path(fresh_copy).problem is not None
+    with pytest.raises(AuditError, match=f"not starting: record {newest}: altered"):
+        open_for_run(fresh_copy, breaker_config, ts_ms=T0)
+
+
+def test_recovery_checks_the_records_before_the_snapshot(
+    fresh_copy: Path, breaker_config: Any
+) -> None:
+    first = snapshot_seqs(fresh_copy)[0]
+    bad = next(r.seq for r in records(fresh_copy) if r.seq < first and '"type":"Place"' in r.body)
+
+    def edit(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        rs[bad - 1]["body"] = rs[bad - 1]["body"].replace('"size":', '"size":1')
+        return rs
+
+    rewrite(fresh_copy, edit)
+    with pytest.raises(AuditError, match=f"not starting: record {bad}: altered"):
+        open_for_run(fresh_copy, breaker_config, ts_ms=T0)
+
+
+def test_recovery_never_runs_a_crafted_snapshot(
+    fresh_copy: Path, breaker_config: Any, tmp_path: Path
+) -> None:
+    """Even in a chain forged end to end (record rewritten to vouch for the blob, every
+    hash and the head recomputed), the blob is loaded by an unpickler that builds only
+    an Engine: refused, naming the record, and nothing run."""
+    marker = tmp_path / "owned"
+    newest = snapshot_seqs(fresh_copy)[-1]
+    blob = evil_blob(marker)
+    put_blob(fresh_copy, newest, blob)
+
+    def vouch_for_it(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        rs[newest - 1]["body"] = vouch(rs[newest - 1]["body"], blob)
+        return rs
+
+    forge(fresh_copy, vouch_for_it)
+    assert verify_path(fresh_copy).ok
+    with pytest.raises(BadRecord, match=f"record {newest}: the snapshot blob names posix.system"):
+        open_for_run(fresh_copy, breaker_config, ts_ms=T0)
+    assert not marker.exists()

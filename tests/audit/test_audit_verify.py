@@ -10,7 +10,8 @@ import pytest
 from audit_helpers import records, rewrite
 
 from mmfsm.audit.chain import chain_hash
-from mmfsm.audit.verify import verify_path
+from mmfsm.audit.store import connect_reader
+from mmfsm.audit.verify import verify, verify_chain, verify_path
 from mmfsm.cli import main
 
 
@@ -260,3 +261,40 @@ def test_the_cli_exit_status_and_message(
     else:
         assert code == 0
         assert out.startswith("OK:")
+
+
+@pytest.mark.parametrize("tamper", ["none", "edit", "delete", "tail", "blob", "kind"])
+def test_the_hash_only_walk_agrees_with_verify(fresh_copy: Path, tamper: str) -> None:
+    """``verify_chain`` (recovery's check at every start) finds what ``verify`` finds."""
+    rows = records(fresh_copy)
+    target = rows[700].seq
+
+    def change(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if tamper == "edit":
+            rs[700]["body"] = rs[700]["body"].replace("1", "2", 1)
+        elif tamper == "delete":
+            del rs[700]
+        elif tamper == "tail":
+            del rs[-1]
+        elif tamper == "kind":
+            rs[700]["kind"] = "bogus"
+        return rs
+
+    if tamper == "blob":
+        conn = sqlite3.connect(fresh_copy)
+        with conn:
+            conn.execute(
+                "UPDATE snapshots SET engine = zeroblob(8) WHERE seq = "
+                "(SELECT MIN(seq) FROM snapshots)"
+            )
+        conn.close()
+    elif tamper != "none":
+        rewrite(fresh_copy, change)
+    conn = connect_reader(fresh_copy)
+    fast, full = verify_chain(conn), verify(conn, decode=False)
+    conn.close()
+    assert fast == full
+    assert fast.ok == (tamper == "none")
+    if tamper in ("edit", "delete", "kind"):
+        assert fast.problem is not None
+        assert fast.problem.seq == target

@@ -3,8 +3,10 @@
 Every subcommand opens the log read-only (``store.connect_reader``), so it is safe to run
 against the log of a running bot (WAL mode lets readers and the writer work at once).
 The log defaults to ``run.audit_path`` of ``--config`` (or of the built-in config).
-Exit status: 0 when all is well, 1 when verify or replay finds a problem, 2 on usage
-errors, as the rest of the CLI.
+Exit status: 0 when all is well, 1 when verify or replay finds a problem (a record that
+is not what the writer wrote, a replay that differs), 2 on usage errors and on a file
+that is not a readable audit log, as the rest of the CLI (which prints an ``AuditError``
+as one line).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from pathlib import Path
 from typing import TextIO
 
 from mmfsm.audit.chain import AuditRecord
-from mmfsm.audit.replay import replay_conn
-from mmfsm.audit.store import connect_reader, read_records
-from mmfsm.audit.verify import verify
+from mmfsm.audit.replay import replay_path
+from mmfsm.audit.store import BadRecord, read_records, reading
+from mmfsm.audit.verify import verify_path
 from mmfsm.cliargs import positive_seconds
 from mmfsm.settings import load_config
 from mmfsm.text import plural
@@ -96,11 +98,7 @@ def _verify(args: argparse.Namespace, path: Path, out: TextIO) -> int:
             print("mmfsm audit verify: --expect takes SEQ:HASH (64 hex digits)", file=sys.stderr)
             return 2
         expect = (int(seq), digest.lower())
-    conn = connect_reader(path)
-    try:
-        report = verify(conn, decode=not args.fast, expect=expect)
-    finally:
-        conn.close()
+    report = verify_path(path, decode=not args.fast, expect=expect)
     if report.problem is not None:
         print(f"TAMPERED or damaged: {report.problem}", file=out)
         print(
@@ -118,57 +116,59 @@ def _verify(args: argparse.Namespace, path: Path, out: TextIO) -> int:
 
 
 def _tail(args: argparse.Namespace, path: Path, out: TextIO) -> int:
-    conn = connect_reader(path)
-    try:
-        last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()[0]
-        after = max(0, int(last) - max(args.n, 0))
-        while True:
-            for record in read_records(conn, after=after):
-                print(describe(record), file=out, flush=True)
-                after = record.seq
-            if not args.follow:
-                return 0
-            time.sleep(args.interval)
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        conn.close()
+    with reading(path) as conn:
+        try:
+            last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()[0]
+            after = max(0, int(last) - max(args.n, 0))
+            while True:
+                for record in read_records(conn, after=after):
+                    print(describe(record), file=out, flush=True)
+                    after = record.seq
+                if not args.follow:
+                    return 0
+                time.sleep(args.interval)
+        except KeyboardInterrupt:
+            return 0
 
 
 def _export(args: argparse.Namespace, path: Path, out: TextIO) -> int:
-    conn = connect_reader(path)
-    target = args.output.open("w", encoding="utf-8") if args.output else out
-    try:
-        n = 0
-        for record in read_records(conn):
-            target.write(json.dumps(record.as_json(), sort_keys=True, separators=(",", ":")))
-            target.write("\n")
-            n += 1
-    finally:
-        conn.close()
-        if args.output:
-            target.close()
+    with reading(path) as conn:
+        target = args.output.open("w", encoding="utf-8") if args.output else out
+        try:
+            n = 0
+            for record in read_records(conn):
+                target.write(json.dumps(record.as_json(), sort_keys=True, separators=(",", ":")))
+                target.write("\n")
+                n += 1
+        finally:
+            if args.output:
+                target.close()
     if args.output:
         print(f"exported {plural(n, 'record')} to {args.output}", file=sys.stderr)
     return 0
 
 
 def _replay(path: Path, out: TextIO) -> int:
-    conn = connect_reader(path)
     started = time.perf_counter()
     try:
-        report = replay_conn(conn)
-    finally:
-        conn.close()
+        report = replay_path(path)
+    except BadRecord as exc:  # the log does not verify, or a record cannot be replayed
+        print(f"TAMPERED or damaged: {exc}", file=out)
+        return 1
     took = time.perf_counter() - started
     if report.first is not None:
         print(f"DIVERGED after {report.events} events: {report.first}", file=out)
         return 1
+    skipped = (
+        f" ({report.snapshots_skipped} written by other code, not compared)"
+        if report.snapshots_skipped
+        else ""
+    )
     print(
-        f"OK: replayed {plural(report.events, 'event')} ({plural(report.records, 'record')}) "
-        f"in {took:.2f}s; every transition and command matches the log; "
-        f"{plural(report.snapshots_checked, 'snapshot')} "
-        f"{'matches' if report.snapshots_checked == 1 else 'match'} the replayed state",
+        f"OK: chain verified, replayed {plural(report.events, 'event')} "
+        f"({plural(report.records, 'record')}) in {took:.2f}s; every transition and command "
+        f"matches the log; {plural(report.snapshots_checked, 'snapshot')} "
+        f"{'matches' if report.snapshots_checked == 1 else 'match'} the replayed state{skipped}",
         file=out,
     )
     return 0

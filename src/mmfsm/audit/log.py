@@ -36,7 +36,8 @@ Snapshots: every ``snapshot_every`` events, and at a clean close, the Engine is 
 into ``snapshots``, and a ``snapshot`` record carrying the blob's SHA-256 (and a
 fingerprint of the core's code) joins the chain, so recovery replays only the events
 after the newest snapshot and start-up time stays flat as the log grows. A snapshot is
-read back before it is stored: one that does not unpickle is never written.
+read back before it is stored, through the unpickler that reads it at recovery
+(``snapshot``): one that does not load is never written.
 
 Fail closed: any error while writing leaves the log ``broken`` and every later call
 raises ``AuditError``; the run loop stops, and the venue's dead-man switch cancels the
@@ -58,13 +59,13 @@ import pickle
 import sqlite3
 import time
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 
 from attrs import define
 
 from mmfsm.audit.chain import GENESIS_PREV, Row, chain_rows
 from mmfsm.audit.encode import dumps, dumps_quoted
+from mmfsm.audit.snapshot import code_fingerprint, load_engine
 from mmfsm.audit.store import SCHEMA, SCHEMA_VERSION, AuditError, read_head
 from mmfsm.core import codec
 from mmfsm.core.commands import Alert, Cancel, CancelAll, Place
@@ -89,17 +90,6 @@ def must_be_durable(event: Event, step: Step) -> bool:
         return True
     # Most steps have no command: no generator for them.
     return bool(step.commands) and any(isinstance(c, _OUTBOUND) for c in step.commands)
-
-
-@cache
-def code_fingerprint() -> str:
-    """SHA-256 over the core's source: a snapshot is only restored into the same code."""
-    core = Path(__file__).resolve().parent.parent / "core"
-    digest = hashlib.sha256()
-    for path in sorted(core.rglob("*.py")):
-        digest.update(path.relative_to(core).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 @define
@@ -290,7 +280,9 @@ class AuditLog:
         covers = self.head_seq
         try:
             blob = pickle.dumps(engine, protocol=5)
-            restored = pickle.loads(blob)  # never store a snapshot that cannot be read back
+            # Never store a snapshot that cannot be read back, by the unpickler that
+            # recovery and replay use (only the core's classes).
+            restored = load_engine(blob, seq=covers + 1)
         except Exception as exc:
             raise AuditError(f"engine snapshot failed: {type(exc).__name__}: {exc}") from None
         if not isinstance(restored, Engine) or restored.config_hash != engine.config_hash:

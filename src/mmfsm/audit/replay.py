@@ -10,7 +10,15 @@ is reported with the record it happened at, what was recorded and what the repla
 
 Where a stored snapshot exists, the replayed Engine's state at that point must also
 equal the snapshot's (``state_digest``), which is what makes restoring from a snapshot
-as trustworthy as replaying from the start.
+as trustworthy as replaying from the start. A blob is only unpickled once it matches its
+record (SHA-256 and length) and that record says this code wrote it, and then only
+through the unpickler that builds nothing but an Engine (``snapshot``); a snapshot of
+other code is counted as skipped, not compared.
+
+``replay_conn`` (``audit replay``) verifies the chain before it replays anything, and
+replays only the records it verified, in the same read transaction: a replay of a log
+that does not verify proves nothing, and its snapshot blobs are nobody's to unpickle.
+A record of a kind no writer writes, or whose event does not decode, is ``BadRecord``.
 
 The same walk serves crash recovery (``recovery``), starting from a snapshot instead of
 the genesis: there a divergence does not stop the replay (the events are facts, the
@@ -23,16 +31,18 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-import pickle
 import sqlite3
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
 from attrs import frozen
 
-from mmfsm.audit.chain import AuditRecord
-from mmfsm.audit.store import AuditError, read_records, read_snapshots
+from mmfsm.audit.chain import NOTE_KINDS, AuditRecord
+from mmfsm.audit.snapshot import blob_problem, load_engine, same_code
+from mmfsm.audit.store import AuditError, BadRecord, read_records, read_snapshots, reading
+from mmfsm.audit.verify import verify
 from mmfsm.core import codec
 from mmfsm.core.config import Config
 from mmfsm.core.engine import Engine
@@ -45,6 +55,7 @@ __all__ = [
     "engine_from_genesis",
     "replay",
     "replay_conn",
+    "replay_path",
     "state_digest",
 ]
 
@@ -72,6 +83,7 @@ class ReplayReport:
     records: int
     last_seq: int
     snapshots_checked: int
+    snapshots_skipped: int = 0  # written by other code: not unpickled, not compared
     divergences: int
     first: Divergence | None
     engine: Engine = attrs.field(repr=False, eq=False)
@@ -83,11 +95,18 @@ class ReplayReport:
 
 def engine_from_genesis(record: AuditRecord) -> Engine:
     if record.kind != "genesis":
-        raise AuditError(f"record {record.seq} is a {record.kind}, not the genesis")
-    reload = codec.loads(record.body)
+        raise BadRecord(record.seq, f"a {record.kind}, not the genesis")
+    reload = _decode(record)
     if not isinstance(reload, ConfigReload) or not isinstance(reload.config, Config):
-        raise AuditError("the genesis record does not hold a config")
+        raise BadRecord(record.seq, "the genesis record does not hold a config")
     return Engine(reload.config)
+
+
+def _decode(record: AuditRecord) -> Any:
+    try:
+        return codec.loads(record.body)
+    except ValueError as exc:  # CodecError and JSONDecodeError are ValueErrors
+        raise BadRecord(record.seq, f"body does not decode: {exc}") from None
 
 
 def _plain(obj: object, stack: set[int]) -> object:
@@ -151,7 +170,7 @@ class _Comparer:
 
     def open_step(self, record: AuditRecord) -> None:
         self.close_step()
-        event = codec.loads(record.body)
+        event = _decode(record)
         step = self.engine.step(event)
         self.events += 1
         self.step_seq = record.seq
@@ -188,9 +207,13 @@ def replay(
     stop_at_divergence: bool = True,
     snapshots: Mapping[int, bytes] | None = None,
 ) -> ReplayReport:
-    """Feed the event records to ``engine`` (or one built from the genesis record)."""
+    """Feed the event records to ``engine`` (or one built from the genesis record).
+
+    The records are taken as they come: ``replay_conn`` verifies them first. A snapshot
+    blob in ``snapshots`` is still checked against its record before it is unpickled.
+    """
     comparer: _Comparer | None = None if engine is None else _Comparer(engine, compare=compare)
-    count = last_seq = checked = 0
+    count = last_seq = checked = skipped = 0
     for record in records:
         count += 1
         last_seq = record.seq
@@ -201,11 +224,16 @@ def replay(
             comparer.open_step(record)
         elif record.kind in ("transition", "command"):
             comparer.add(record)
-        else:
+        elif record.kind in NOTE_KINDS:
             comparer.close_step()
             if record.kind == "snapshot" and snapshots and record.seq in snapshots:
-                checked += 1
-                _check_snapshot(comparer, record, snapshots[record.seq])
+                if _check_snapshot(comparer, record, snapshots[record.seq]):
+                    checked += 1
+                else:
+                    skipped += 1
+        else:
+            # Skipping it would replay a log with an event taken out and call it OK.
+            raise BadRecord(record.seq, f"unknown kind {record.kind!r}")
         if stop_at_divergence and comparer.first is not None:
             break
     if comparer is None:
@@ -216,15 +244,23 @@ def replay(
         records=count,
         last_seq=last_seq,
         snapshots_checked=checked,
+        snapshots_skipped=skipped,
         divergences=comparer.divergences,
         first=comparer.first,
         engine=comparer.engine,
     )
 
 
-def _check_snapshot(comparer: _Comparer, record: AuditRecord, blob: bytes) -> None:
-    restored = pickle.loads(blob)
-    if not isinstance(restored, Engine) or state_digest(restored) != state_digest(comparer.engine):
+def _check_snapshot(comparer: _Comparer, record: AuditRecord, blob: bytes) -> bool:
+    """Compare the snapshot of ``record`` with the replayed Engine; False if it was
+    written by other code (then it is neither loaded nor compared)."""
+    problem = blob_problem(record.body, blob)
+    if problem is not None:
+        raise BadRecord(record.seq, f"{problem}; not unpickled")
+    if not same_code(record.body):
+        return False
+    restored = load_engine(blob, seq=record.seq)
+    if state_digest(restored) != state_digest(comparer.engine):
         comparer.divergences += 1
         if comparer.first is None:
             comparer.first = Divergence(
@@ -233,9 +269,32 @@ def _check_snapshot(comparer: _Comparer, record: AuditRecord, blob: bytes) -> No
                 expected="the stored snapshot's Engine state",
                 got="a different state from replaying the events",
             )
+    return True
 
 
 def replay_conn(conn: sqlite3.Connection, *, check_snapshots: bool = True) -> ReplayReport:
-    """Replay a whole log from its genesis (``audit replay``)."""
-    blobs = {row.seq: row.engine for row in read_snapshots(conn)} if check_snapshots else None
-    return replay(read_records(conn), snapshots=blobs)
+    """Verify a whole log, then replay it from its genesis (``audit replay``).
+
+    ``BadRecord`` names the first record that fails verification: nothing is replayed and
+    no snapshot is unpickled. One read transaction holds both walks, so records a running
+    writer appends meanwhile are neither verified nor replayed.
+    """
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        report = verify(conn, decode=False)
+        if report.problem is not None:
+            problem = report.problem
+            raise BadRecord(problem.seq, f"{problem.message} (nothing replayed)")
+        blobs = {row.seq: row.engine for row in read_snapshots(conn)} if check_snapshots else None
+        return replay(read_records(conn, until=report.last_seq), snapshots=blobs)
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def replay_path(path: Path, *, check_snapshots: bool = True) -> ReplayReport:
+    """``replay_conn`` on the log at ``path``; a log SQLite cannot read is ``AuditError``."""
+    with reading(path) as conn:
+        return replay_conn(conn, check_snapshots=check_snapshots)

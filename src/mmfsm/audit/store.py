@@ -17,13 +17,19 @@ One SQLite file in WAL mode (standard library only) holds three tables:
 
 WAL mode lets ``audit tail`` and ``audit verify`` read while the bot writes; readers
 here never write, and open the file without creating it (``mode=rw``: a mistyped path is
-an error, not a new empty log).
+an error, not a new empty log). A reader refuses a file that lacks any of the three
+tables, and ``reading`` turns any later ``sqlite3.Error`` into an ``AuditError`` naming
+the file, so a damaged log is one clear line for the operator, never a traceback.
+
+``AuditError`` is anything that makes the log unusable; ``BadRecord``, one of its kinds,
+names the record that is not what the writer wrote (or cannot be decoded).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from attrs import frozen
@@ -34,12 +40,14 @@ __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
     "AuditError",
+    "BadRecord",
     "SnapshotRow",
     "connect_reader",
     "read_head",
     "read_meta",
     "read_records",
     "read_snapshots",
+    "reading",
 ]
 
 SCHEMA_VERSION = "mmfsm.audit/1"
@@ -72,10 +80,21 @@ BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
 """
 
 _COLUMNS = "seq, step, kind, ts_ms, wall_ms, config_hash, body, prev_hash, hash"
+_TABLES = ("records", "snapshots", "meta")
 
 
 class AuditError(RuntimeError):
     """The audit log cannot be written, read or trusted; the bot must not trade on."""
+
+
+class BadRecord(AuditError):
+    """Record ``seq`` (or the snapshot blob it vouches for) is not what the writer wrote,
+    or does not decode: the log is tampered with or damaged there."""
+
+    def __init__(self, seq: int, message: str) -> None:
+        super().__init__(f"record {seq}: {message}")
+        self.seq = seq
+        self.message = message
 
 
 @frozen(kw_only=True)
@@ -91,11 +110,31 @@ def connect_reader(path: Path) -> sqlite3.Connection:
         raise AuditError(f"{path}: no such audit log")
     try:
         conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise AuditError(f"{path}: cannot open the audit log ({exc})") from None
+    try:
         conn.execute("PRAGMA query_only = ON")
-        conn.execute("SELECT 1 FROM records LIMIT 1")
-    except sqlite3.DatabaseError as exc:
+        for table in _TABLES:
+            conn.execute(f"SELECT 1 FROM {table} LIMIT 1")
+    except sqlite3.Error as exc:
+        conn.close()
         raise AuditError(f"{path}: not an mmfsm audit log ({exc})") from None
     return conn
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[sqlite3.Connection]:
+    """``connect_reader(path)``, closed on leaving; any ``sqlite3.Error`` inside (a table
+    dropped or damaged under a reader) leaves as an ``AuditError`` naming the file."""
+    conn = connect_reader(path)
+    try:
+        yield conn
+    except sqlite3.Error as exc:
+        raise AuditError(
+            f"{path}: the audit log cannot be read ({type(exc).__name__}: {exc})"
+        ) from None
+    finally:
+        conn.close()
 
 
 def _row(values: tuple[object, ...]) -> AuditRecord:
