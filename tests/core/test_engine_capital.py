@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from mmfsm.core.commands import Cancel, Command, Place, TimeInForce
 from mmfsm.core.config import Config, parse_config
-from mmfsm.core.events import ConfigReload, OrderCancelled
+from mmfsm.core.events import ConfigReload, Event, OrderCancelled
 from mmfsm.core.ticks import PRICE_SCALE, SIZE_SCALE
 from mmfsm.harness import Harness
 
@@ -39,7 +39,7 @@ def capital_units(h: Harness) -> int:
 class Capped(Harness):
     """A harness that checks the capital after every step."""
 
-    def send(self, event):  # type: ignore[no-untyped-def]
+    def send(self, event: Event) -> list[Command]:
         before = total_worst(self)
         out = super().send(event)
         after = total_worst(self)
