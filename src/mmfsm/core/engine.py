@@ -105,7 +105,13 @@ from mmfsm.core.orders import (
     Purpose,
 )
 from mmfsm.core.quotes import QuoteParams, StoikovMicroPrice, VolatilityEstimator, mark_units
-from mmfsm.core.quoting import Intent, exit_intent, quote_intents, unwind_intents
+from mmfsm.core.quoting import (
+    Intent,
+    exit_intent,
+    exit_pair_intents,
+    quote_intents,
+    unwind_intents,
+)
 from mmfsm.core.reconcile import ActionCounts, diff_side
 from mmfsm.core.ticks import (
     BUY,
@@ -1341,7 +1347,7 @@ class Engine:
         self._cancel_quotes(ms, "force exit")
         for order in self.orders.in_market(ms.market):
             if order.purpose is EXIT and order.status is not DONE:
-                return  # one exit order at a time; the next goes after this one ends
+                return  # one exit at a time (one order or a pair); the next after it ends
         if self.now_ms < ms.exit_due_ms:
             return
         if not ms.usable(self.now_ms, self._config.risk.book_stale_ms):
@@ -1351,6 +1357,8 @@ class Engine:
         if intent is None:
             return
         if intent.size < ms.min_size:
+            if self._exit_pair(ms):
+                return
             if not ms.exit_blocked_alerted:
                 ms.exit_blocked_alerted = True
                 self._alert(
@@ -1369,3 +1377,45 @@ class Engine:
             return  # wait for the cancels and trade reports to arrive
         self._place(ms, intent, size)
         self._recount(ms)  # an exit never adds; its side is counted like any order
+
+    @staticmethod
+    def _token_name(ms: MarketState, token: str) -> str:
+        return "YES" if token == ms.yes_token else "NO"
+
+    def _exit_pair(self, ms: MarketState) -> bool:
+        """Exit a delta below the minimum size as two sells that end flat; False if it
+        cannot be done with allowed orders (the caller says it is blocked).
+
+        Both go out in one step, and only from a clean slate: no order of the market may
+        still fill (a cancelled quote, an ended exit whose matched part is not reported),
+        since the pair is sized on the delta as it stands. The sale that adds to the
+        delta must fit under the market's limit (INV-EXPOSURE) like any order; the
+        capital never holds an exit back. Either may fill alone; the next round, after
+        both have ended, exits what is left.
+        """
+        pair = exit_pair_intents(ms, self._config)
+        if pair is None:
+            return False
+        exposure = self.exposure(ms.market)
+        if exposure.long != ms.ledger.delta or exposure.short != -ms.ledger.delta:
+            return True  # wait for the cancels and trade reports to arrive
+        reduce, counter = pair
+        long_add = reduce.size if ms.ledger.delta < 0 else counter.size
+        short_add = counter.size if ms.ledger.delta < 0 else reduce.size
+        if exposure.long + long_add > self._limit_units or (
+            exposure.short + short_add > self._limit_units
+        ):
+            return False
+        self._log(
+            WARNING,
+            f"Force exit as a pair: net delta {format_size(ms.ledger.delta)} is below the "
+            f"minimum order size {format_size(ms.min_size)}; selling "
+            f"{format_size(reduce.size)} {self._token_name(ms, reduce.token)} and "
+            f"{format_size(counter.size)} {self._token_name(ms, counter.token)} together, "
+            "to end flat",
+            ms.market,
+        )
+        self._place(ms, reduce)
+        self._place(ms, counter)
+        self._recount(ms)
+        return True
