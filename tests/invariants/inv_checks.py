@@ -440,19 +440,22 @@ def inv_capital(rec: StepRecord) -> None:
     share. The excess the Engine cannot prevent (a FAILED trade, a config reload that
     lowered the capital) is allowed as in INV-EXPOSURE: while over, the total does not
     grow, and no quote of the step adds to the side that makes its market's worst case.
-    Exits are never held back: they only reduce.
+    Exits are never held back: a single exit only reduces, and the two sells of a delta
+    below the minimum size end flat together (while both are out, the worst case is
+    what either alone would leave, which INV-EXPOSURE still bounds per market).
     """
     engine = rec.engine
     capital = _capital(engine)
     excused = (
         isinstance(rec.event, Trade) and rec.event.status is TradeStatus.FAILED
     ) or isinstance(rec.event, ConfigReload)
+    exiting = any(not p.post_only for p in rec.places)
     for view, values in rec.views_after.items():
         total = total_worst(values)
         if total <= capital:
             continue
         before = total_worst(rec.views_before.get(view, {}))
-        if not excused and total > before:
+        if not excused and not exiting and total > before:
             raise _fail(
                 "inv_capital", rec,
                 f"[{view}] worst case over all markets {before / SIZE_SCALE} -> "

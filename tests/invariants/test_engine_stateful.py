@@ -180,6 +180,8 @@ class EngineMachine(RuleBasedStateMachine):
         for cmd in rec.step.commands:
             if isinstance(cmd, Place):
                 self.stats["places" if cmd.post_only else "exit_places"] += 1
+        if sum(1 for p in rec.places if not p.post_only) > 1:
+            self.stats["exit_pairs"] += 1  # a delta below the minimum, sold as two
         for record in rec.step.transitions:
             self.stats[f"{record.machine}:{record.event}->{record.target}"] += 1
         limit = self.engine.config.strategy.max_market_exposure // PRICE_SCALE
