@@ -222,6 +222,9 @@ _CONFIGS = (
     default_config(),
     parse_config({"risk": {"max_position_age_s": 30, "unwind_timeout_s": 20,
                            "max_position_loss_usd": 1, "book_stale_s": 5}}),
+    # Less capital than the two markets' limits: the capital cuts quotes (INV-CAPITAL),
+    # and a market's room moves with the other market's orders.
+    parse_config({"strategy": {"capital_usd": 30, "max_market_exposure_usd": 20}}),
 )
 
 

@@ -423,6 +423,59 @@ def inv_exposure(rec: StepRecord) -> None:
                     )
 
 
+def _capital(engine: Engine) -> int:
+    """The strategy capital in size units: money at $1 a share, as ``_limit``."""
+    return engine.config.strategy.capital // PRICE_SCALE
+
+
+def total_worst(values: Views) -> int:
+    """Worst case summed over markets: per market max(long, short, 0)."""
+    return sum(max(long, short, 0) for long, short in values.values())
+
+
+def inv_capital(rec: StepRecord) -> None:
+    """INV-CAPITAL: the worst case summed over markets <= capital, in every view.
+
+    Each market's worst case is INV-EXPOSURE's, max(worst long, worst short, 0) at $1 a
+    share. The excess the Engine cannot prevent (a FAILED trade, a config reload that
+    lowered the capital) is allowed as in INV-EXPOSURE: while over, the total does not
+    grow, and no quote of the step adds to the side that makes its market's worst case.
+    Exits are never held back: a single exit only reduces, and the two sells of a delta
+    below the minimum size end flat together (while both are out, the worst case is
+    what either alone would leave, which INV-EXPOSURE still bounds per market).
+    """
+    engine = rec.engine
+    capital = _capital(engine)
+    excused = (
+        isinstance(rec.event, Trade) and rec.event.status is TradeStatus.FAILED
+    ) or isinstance(rec.event, ConfigReload)
+    exiting = any(not p.post_only for p in rec.places)
+    for view, values in rec.views_after.items():
+        total = total_worst(values)
+        if total <= capital:
+            continue
+        before = total_worst(rec.views_before.get(view, {}))
+        if not excused and not exiting and total > before:
+            raise _fail(
+                "inv_capital", rec,
+                f"[{view}] worst case over all markets {before / SIZE_SCALE} -> "
+                f"{total / SIZE_SCALE} > capital {capital / SIZE_SCALE}",
+            )
+        for place in rec.places:
+            if not place.post_only or place.market not in values:
+                continue
+            long, short = values[place.market]
+            ms = engine.markets[place.market]
+            side, other = (long, short) if adds_long(ms, place) else (short, long)
+            if side > 0 and side > other:
+                raise _fail(
+                    "inv_capital", rec,
+                    f"[{view}] worst case over all markets {total / SIZE_SCALE} > capital "
+                    f"{capital / SIZE_SCALE} and the step adds to {place.market}'s worst "
+                    f"side: {place}",
+                )
+
+
 def inv_gap(rec: StepRecord) -> None:
     """INV-GAP: no live quote rests in a market whose YES spread is over max_spread."""
     engine = rec.engine
@@ -682,6 +735,7 @@ CHECKS: Mapping[str, Callable[[StepRecord], None]] = {
     "inv_halt": inv_halt,
     "inv_grid": inv_grid,
     "inv_exposure": inv_exposure,
+    "inv_capital": inv_capital,
     "inv_gap": inv_gap,
     "inv_latch": inv_latch,
     "inv_lifecycle": inv_lifecycle,

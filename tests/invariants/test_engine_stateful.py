@@ -100,6 +100,8 @@ CONFIGS: dict[str, Config] = {
     "base": parse_config(_BASE),
     "default": parse_config({}),
     "small_limit": parse_config(_with(strategy={"max_market_exposure_usd": 10})),
+    # Less capital than two markets' limits: INV-CAPITAL binds across markets.
+    "small_capital": parse_config(_with(strategy={"capital_usd": 40})),
     "big_orders": parse_config(
         _with(strategy={"order_size_shares": 25, "max_market_exposure_usd": 40})
     ),
@@ -178,12 +180,20 @@ class EngineMachine(RuleBasedStateMachine):
         for cmd in rec.step.commands:
             if isinstance(cmd, Place):
                 self.stats["places" if cmd.post_only else "exit_places"] += 1
+        if sum(1 for p in rec.places if not p.post_only) > 1:
+            self.stats["exit_pairs"] += 1  # a delta below the minimum, sold as two
         for record in rec.step.transitions:
             self.stats[f"{record.machine}:{record.event}->{record.target}"] += 1
         limit = self.engine.config.strategy.max_market_exposure // PRICE_SCALE
+        capital = self.engine.config.strategy.capital // PRICE_SCALE
         for view, values in rec.views_after.items():
             if any(max(v) > limit for v in values.values()):
                 self.stats[f"over_limit_{view}"] += 1  # excused: FAILED or smaller limit
+            total = sum(max(*v, 0) for v in values.values())
+            if total > capital:
+                self.stats[f"over_capital_{view}"] += 1  # excused: FAILED or a reload
+            elif total > capital - limit:
+                self.stats["capital_binding"] += 1  # the capital may cut a quote
         return rec
 
     def _check(self, name: str) -> None:
@@ -241,7 +251,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     @initialize(
         n=st.integers(min_value=2, max_value=3),
-        config=st.sampled_from(["base", "base", "default", "small_limit"]),
+        config=st.sampled_from(["base", "base", "default", "small_limit", "small_capital"]),
         ticks=st.lists(TICKS, min_size=3, max_size=3),
         center=st.sampled_from([3000, 5000, 9500]),
         spreads=st.lists(SPREAD_TICKS, min_size=3, max_size=3),
@@ -502,6 +512,10 @@ class EngineMachine(RuleBasedStateMachine):
     @invariant()
     def inv_exposure(self) -> None:
         self._check("inv_exposure")
+
+    @invariant()
+    def inv_capital(self) -> None:
+        self._check("inv_capital")
 
     @invariant()
     def inv_gap(self) -> None:

@@ -8,7 +8,7 @@ on a fresh mutant Engine (``replay.py``) and to no violation on the real one.
 
 The required six (quoting while halted, rounding a bid up, ignoring in-flight orders in
 exposure, un-halting at midnight, not cancelling on gap, a fourth post-only retry) plus
-one each for INV-LIFECYCLE, INV-WAL and INV-BINARY.
+one each for INV-LIFECYCLE, INV-WAL, INV-BINARY and INV-CAPITAL.
 """
 
 from __future__ import annotations
@@ -154,6 +154,15 @@ def skew_on_yes_holdings(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(engine_module, "quote_intents", quote_intents)
 
 
+def capital_per_market_only(mp: pytest.MonkeyPatch) -> None:
+    """The capital is checked per market only: nothing caps the sum over markets."""
+
+    def _capital_left(self: Engine, market: str) -> int:
+        return int(self._capital_units)
+
+    mp.setattr(Engine, "_capital_left", _capital_left)
+
+
 # mutant, invariants allowed to report it (the first is the one it is aimed at; a mutant
 # can break a second invariant in the same step, and hypothesis reports whichever check
 # fails first), whether its counterexample replays without the venue's ground truth.
@@ -168,6 +177,7 @@ MUTANTS: dict[str, tuple[Patch, frozenset[str], bool]] = {
     "unwind_never_times_out": (unwind_never_times_out, frozenset({"inv_lifecycle"}), True),
     "halt_without_record": (halt_without_record, frozenset({"inv_wal"}), True),
     "skew_on_yes_holdings": (skew_on_yes_holdings, frozenset({"inv_binary"}), True),
+    "capital_per_market_only": (capital_per_market_only, frozenset({"inv_capital"}), True),
 }
 BUDGET = {"max_examples": 300, "steps": 50}
 """Per mutant; each is found well inside it (the most, fourth_post_only_retry, after about

@@ -363,7 +363,8 @@ class StrategyConfig:
     """How much to quote and how to price it (``[strategy]``).
 
     ``max_market_exposure`` is the worst case per market, counted at $1 per share of net
-    YES/NO delta including every working order that would add to it (INV-EXPOSURE).
+    YES/NO delta including every working order that would add to it (INV-EXPOSURE);
+    ``capital`` caps the sum of those worst cases over every market (INV-CAPITAL).
     ``size_tolerance_bps``: a resting order within this fraction of the desired size is
     kept rather than replaced, since a replace loses queue priority.
     """

@@ -29,6 +29,14 @@ could still add on the long side; worst-case short likewise. Every order is coun
 the step its ``Place`` is emitted, and a new order is cut to the room left, so however
 late fills are reported, exposure cannot pass the limit through our own orders.
 
+Capital (INV-CAPITAL): the strategy capital caps the sum over markets of each market's
+worst case, ``max(worst long, worst short, 0)`` at $1 a share, as the exposure limit
+counts it. The Engine keeps each market's (long, short) and their total as they change
+(a ``Place`` adds at once; a trade or an order report recounts its market), and a quote
+is cut so that its side stays within the capital the other markets leave. Exits and
+cancels are never cut: they cannot add. Once the total is within one market limit of the
+capital, a market's room moves with the others, so no market is *quiet* (below).
+
 Cost (the hot path): most events decide nothing new, and a step must cost what the
 event changes, not what the Engine holds. A market whose last judge and quote pass
 said nothing and changed nothing is *quiet*: it is skipped (its kept orders counted as
@@ -97,7 +105,13 @@ from mmfsm.core.orders import (
     Purpose,
 )
 from mmfsm.core.quotes import QuoteParams, StoikovMicroPrice, VolatilityEstimator, mark_units
-from mmfsm.core.quoting import Intent, exit_intent, quote_intents, unwind_intents
+from mmfsm.core.quoting import (
+    Intent,
+    exit_intent,
+    exit_pair_intents,
+    quote_intents,
+    unwind_intents,
+)
 from mmfsm.core.reconcile import ActionCounts, diff_side
 from mmfsm.core.ticks import (
     BUY,
@@ -258,6 +272,10 @@ class Engine:
         self._quote_kept: list[int] = []  # per market of the last _quote: orders kept
         self._quote_noisy: list[bool] = []  # and whether it sent or logged anything
         self._unrealized_total = 0  # sum(ms.unrealized for every market)
+        # Per market, worst-case (long, short) as last counted, and the sum over markets
+        # of max(long, short, 0): what the capital caps (INV-CAPITAL).
+        self._counted: dict[str, tuple[int, int]] = {}
+        self._worst_total = 0
 
     # ------------------------------------------------------------------ public API
 
@@ -287,8 +305,11 @@ class Engine:
             passes: list[MarketState] = []
             renew: list[MarketState] = []  # deadline to recompute, as a pass would
             skipped_kept = 0
+            # Near the capital, a market's room moves with the other markets: none is
+            # quiet then (INV-CAPITAL; a compare, once per step).
+            tight = self._capital_tight()
             for ms in scope:
-                if ms.quiet_until > now:
+                if ms.quiet_until > now and not tight:
                     skipped_kept += ms.quiet_kept
                     if ms.deadline_moved:
                         renew.append(ms)
@@ -444,6 +465,15 @@ class Engine:
     def daily_pnl(self) -> int:
         return self.realized_today + self._unrealized_total
 
+    def capital_used(self) -> int:
+        """Sum over markets of worst-case exposure in size units (INV-CAPITAL)."""
+        return self._worst_total
+
+    @property
+    def capital_units(self) -> int:
+        """The strategy capital at $1 a share, in size units."""
+        return self._capital_units
+
     # ------------------------------------------------------------------ plumbing
 
     def _set_config(self, config: Config) -> None:
@@ -453,6 +483,34 @@ class Engine:
         # Worst-case exposure is counted at $1 a share (the most a binary share can
         # lose), so the limit in money becomes a limit in size units.
         self._limit_units = config.strategy.max_market_exposure // PRICE_SCALE
+        self._capital_units = config.strategy.capital // PRICE_SCALE
+
+    def _count(self, market: str, long: int, short: int) -> None:
+        """Record one market's worst case (long, short) and keep the total in step."""
+        old = self._counted.get(market)
+        if old is not None:
+            self._worst_total -= max(old[0], old[1], 0)
+        self._counted[market] = (long, short)
+        self._worst_total += max(long, short, 0)
+
+    def _recount(self, ms: MarketState) -> None:
+        long, short = self.orders.pending_delta(ms.market)
+        delta = ms.ledger.delta
+        self._count(ms.market, delta + long, short - delta)
+
+    def _capital_tight(self) -> bool:
+        """True when the capital might cut some market's quotes (INV-CAPITAL).
+
+        Below this line every market has at least its own limit of capital left, and
+        every decision is the one the per-market limit alone would make.
+        """
+        return self._worst_total > self._capital_units - self._limit_units
+
+    def _capital_left(self, market: str) -> int:
+        """How far either side of ``market`` may go with the other markets as they are."""
+        counted = self._counted.get(market, (0, 0))
+        others = self._worst_total - max(counted[0], counted[1], 0)
+        return self._capital_units - others
 
     def _emit(self, command: Command) -> None:
         self._out.append(command)
@@ -597,7 +655,7 @@ class Engine:
 
     def _nothing_due(self, ms: MarketState) -> bool:
         """True when only a top-of-book change could make this market decide anew."""
-        if ms.machine.state != "running" or not ms.yes_book.trusted:
+        if ms.machine.state != "running" or not ms.yes_book.trusted or self._capital_tight():
             return False
         position = ms.position.state
         if position == "quoting":
@@ -724,12 +782,14 @@ class Engine:
             order.status = DONE
             order.venue_matched = order.filled
             self.orders.forget_if_settled(order)
+            self._recount(ms)
             self._on_reject(ms, order, event)
             return (ms,)
         # Cancelled or expired: it no longer rests; what it matched may still be reported.
         order.status = DONE
         order.venue_matched = max(event.size_matched, order.filled)
         self.orders.forget_if_settled(order)
+        self._recount(ms)
         return (ms,)
 
     def _on_reject(self, ms: MarketState, order: OurOrder, event: OrderRejected) -> None:
@@ -796,6 +856,8 @@ class Engine:
                 order.status = DONE  # fully filled: nothing rests any more
                 order.venue_matched = order.filled
             self.orders.forget_if_settled(order)
+            if order.market != ms.market:
+                self._recount(self.markets[order.market])
         elif outcome.applied and order is None:
             self._alert(
                 WARNING,
@@ -803,6 +865,7 @@ class Engine:
                 ms.market,
             )
         if outcome.applied:
+            self._recount(ms)  # a fill beyond an order's size, or a FAILED one, moves it
             if ms.mark is not None:
                 self._set_unrealized(ms, ms.ledger.unrealized(ms.mark))
             verb = "Fill detected" if outcome.applied > 0 else "Fill reversed (FAILED)"
@@ -1158,9 +1221,10 @@ class Engine:
             was_kept = actions.kept
             self._quote_market(ms)
             kept[i] = actions.kept - was_kept
-            noisy[i] = len(self._out) + len(records) != said
+            noisy[i] = len(self._out) + len(records) != said or ms.capital_bound
 
     def _quote_market(self, ms: MarketState) -> None:
+        ms.capital_bound = False
         if ms.machine.state == "halted":
             return
         pos = ms.position.state
@@ -1180,8 +1244,17 @@ class Engine:
     def _two_sided(self, ms: MarketState, book: _OrdersOf) -> tuple[Intent | None, Intent | None]:
         # Room for each side as if that side's own live orders were gone, so a kept
         # order is compared with the size we would want, not with what is left over.
-        room_long = max(0, self._limit_units - (book.worst_long - book.own_long))
-        room_short = max(0, self._limit_units - (book.worst_short - book.own_short))
+        limit = self._limit_units
+        top_long = top_short = limit
+        capital = self._capital_left(ms.market)
+        if capital < limit:
+            # INV-CAPITAL: a side may reach what the other markets leave of the capital,
+            # or the other side's worst case (then the market's worst does not grow).
+            top_long = min(limit, max(capital, book.worst_short))
+            top_short = min(limit, max(capital, book.worst_long))
+            ms.capital_bound = True  # sized by other markets: never quiet (``_quote``)
+        room_long = max(0, top_long - (book.worst_long - book.own_long))
+        room_short = max(0, top_short - (book.worst_short - book.own_short))
         return quote_intents(
             ms,
             self._params,
@@ -1257,6 +1330,13 @@ class Engine:
         # reducing order can overshoot flat and add (INV-EXPOSURE).
         size = intent.size
         room = self._limit_units - worst
+        # INV-CAPITAL: this side may reach what the other markets leave of the capital,
+        # or the other side's worst case: either way the total stays within the capital
+        # or does not grow. Counted after this step's cancels, which still count.
+        other = book.worst_short if adds_long else book.worst_long
+        capital = max(self._capital_left(ms.market), other) - worst
+        if capital < room:
+            room = capital
         if room < size:
             size = room
         if ms.position.state == "passive_unwind" and -worst < size:
@@ -1276,6 +1356,7 @@ class Engine:
             book.worst_long += size
         else:
             book.worst_short += size
+        self._count(ms.market, book.worst_long, book.worst_short)
 
     def _sellable(self, ms: MarketState, token: str) -> int:
         """Shares of ``token`` held and offered by no order that may still sell them."""
@@ -1291,7 +1372,7 @@ class Engine:
         self._cancel_quotes(ms, "force exit")
         for order in self.orders.in_market(ms.market):
             if order.purpose is EXIT and order.status is not DONE:
-                return  # one exit order at a time; the next goes after this one ends
+                return  # one exit at a time (one order or a pair); the next after it ends
         if self.now_ms < ms.exit_due_ms:
             return
         if not ms.usable(self.now_ms, self._config.risk.book_stale_ms):
@@ -1301,6 +1382,8 @@ class Engine:
         if intent is None:
             return
         if intent.size < ms.min_size:
+            if self._exit_pair(ms):
+                return
             if not ms.exit_blocked_alerted:
                 ms.exit_blocked_alerted = True
                 self._alert(
@@ -1318,3 +1401,46 @@ class Engine:
         if size <= 0 or (size < intent.size and size < ms.min_size):
             return  # wait for the cancels and trade reports to arrive
         self._place(ms, intent, size)
+        self._recount(ms)  # an exit never adds; its side is counted like any order
+
+    @staticmethod
+    def _token_name(ms: MarketState, token: str) -> str:
+        return "YES" if token == ms.yes_token else "NO"
+
+    def _exit_pair(self, ms: MarketState) -> bool:
+        """Exit a delta below the minimum size as two sells that end flat; False if it
+        cannot be done with allowed orders (the caller says it is blocked).
+
+        Both go out in one step, and only from a clean slate: no order of the market may
+        still fill (a cancelled quote, an ended exit whose matched part is not reported),
+        since the pair is sized on the delta as it stands. The sale that adds to the
+        delta must fit under the market's limit (INV-EXPOSURE) like any order; the
+        capital never holds an exit back. Either may fill alone; the next round, after
+        both have ended, exits what is left.
+        """
+        pair = exit_pair_intents(ms, self._config)
+        if pair is None:
+            return False
+        exposure = self.exposure(ms.market)
+        if exposure.long != ms.ledger.delta or exposure.short != -ms.ledger.delta:
+            return True  # wait for the cancels and trade reports to arrive
+        reduce, counter = pair
+        long_add = reduce.size if ms.ledger.delta < 0 else counter.size
+        short_add = counter.size if ms.ledger.delta < 0 else reduce.size
+        if exposure.long + long_add > self._limit_units or (
+            exposure.short + short_add > self._limit_units
+        ):
+            return False
+        self._log(
+            WARNING,
+            f"Force exit as a pair: net delta {format_size(ms.ledger.delta)} is below the "
+            f"minimum order size {format_size(ms.min_size)}; selling "
+            f"{format_size(reduce.size)} {self._token_name(ms, reduce.token)} and "
+            f"{format_size(counter.size)} {self._token_name(ms, counter.token)} together, "
+            "to end flat",
+            ms.market,
+        )
+        self._place(ms, reduce)
+        self._place(ms, counter)
+        self._recount(ms)
+        return True

@@ -88,6 +88,9 @@ class MarketState:
     quiet_until: int = 0
     quiet_kept: int = 0
     deadline_moved: bool = False  # an input of ``Engine._deadline`` changed unjudged
+    # The last quoting pass sized a quote by the capital other markets leave
+    # (INV-CAPITAL): the market is then never quiet, since its room moves without it.
+    capital_bound: bool = False
 
     def usable(self, now_ms: int, stale_ms: int) -> bool:
         # ``yes_book.quotable`` written out (trusted, two-sided, not stale): every judge

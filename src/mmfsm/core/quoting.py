@@ -18,7 +18,10 @@ By position state:
 * passive_unwind: only the side that reduces the delta, at or one tick inside the best
   price without crossing, for the whole position;
 * force_exit: one marketable FAK order, never adding, no worse than the best price minus
-  the configured slippage.
+  the configured slippage. A net delta below the minimum order size cannot be sold as
+  one order; when both tokens are held enough, it goes as two FAK sells at once, one of
+  each token, each at least the minimum and bounded the same way, that end flat
+  together (``exit_pair_intents``).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from mmfsm.core.ticks import (
     snap_to_grid,
 )
 
-__all__ = ["Intent", "exit_intent", "quote_intents", "unwind_intents"]
+__all__ = ["Intent", "exit_intent", "exit_pair_intents", "quote_intents", "unwind_intents"]
 
 
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
@@ -219,22 +222,60 @@ def unwind_intents(
     return _as_token_order(ms, BID, price, -delta, GTC, True), None
 
 
+def _exit_worst(ms: MarketState, config: Config, sell_yes: bool) -> int | None:
+    """The worst YES price a force exit accepts: the best minus (plus) the slippage."""
+    top = ms.fair  # our own resting orders are not liquidity we can take
+    if top is None:
+        return None
+    slip = config.risk.force_exit_max_slippage
+    # Onto the grid toward the best (less slippage), then into [tick, 1 - tick]:
+    # after a change to a coarser tick, rounding up can reach 1.0.
+    if sell_yes:
+        worst = snap_to_grid(max(int(ms.tick), top.bid - slip), SELL, ms.tick)
+    else:
+        worst = snap_to_grid(top.ask + slip, BUY, ms.tick)
+    return clamp_to_range(worst, ms.tick)
+
+
 def exit_intent(ms: MarketState, config: Config) -> Intent | None:
     """Force exit: a marketable FAK for the whole delta, bounded by the worst price."""
-    top = ms.fair  # our own resting orders are not liquidity we can take
     delta = ms.ledger.delta
     if delta == 0:
         return None
-    t = int(ms.tick)
-    slip = config.risk.force_exit_max_slippage
-    if delta > 0:
-        if top is None:
-            return None
-        # Onto the grid toward the best (less slippage), then into [tick, 1 - tick]:
-        # after a change to a coarser tick, rounding up can reach 1.0.
-        worst = clamp_to_range(snap_to_grid(max(t, top.bid - slip), SELL, ms.tick), ms.tick)
-        return _as_token_order(ms, EXIT, worst, -delta, FAK, False)
-    if top is None:
+    worst = _exit_worst(ms, config, delta > 0)
+    if worst is None:
         return None
-    worst = clamp_to_range(snap_to_grid(top.ask + slip, BUY, ms.tick), ms.tick)
     return _as_token_order(ms, EXIT, worst, -delta, FAK, False)
+
+
+def exit_pair_intents(ms: MarketState, config: Config) -> tuple[Intent, Intent] | None:
+    """Force exit of a net delta below the minimum order size: two FAK sells that end flat.
+
+    With YES 6 and NO 8 (delta -2, minimum 5) no single order may sell 2, but selling 5
+    YES and 7 NO together may: each is at least the minimum, and if both fill the
+    position is flat (YES 1 and NO 1 left, a hedged pair worth $1 whatever the outcome).
+    The smaller sale is the minimum itself, so the least is taken across the spread and
+    the least is in flight should one fill and the other not. Each is bounded by the
+    worst price of its token, as the single exit is. None when the tokens free to sell
+    are not enough for two such orders: the position cannot be reduced with allowed
+    orders.
+    """
+    delta = ms.ledger.delta
+    gap = abs(delta)
+    if delta == 0 or gap >= ms.min_size:
+        return None
+    counter = max(ms.min_size, 1)  # the sale that adds to the delta, undone by the other
+    reduce = counter + gap
+    yes_sale, no_sale = (reduce, counter) if delta > 0 else (counter, reduce)
+    if ms.yes_free < yes_sale or ms.no_free < no_sale:
+        return None
+    sell_yes_at = _exit_worst(ms, config, True)
+    buy_yes_at = _exit_worst(ms, config, False)
+    if sell_yes_at is None or buy_yes_at is None:
+        return None
+    yes = Intent(purpose=EXIT, token=ms.yes_token, side=SELL, price=sell_yes_at,
+                 size=yes_sale, tif=FAK, post_only=False)
+    # Selling NO at 1 - p is buying YES at p: the NO sale's worst is the YES buy's.
+    no = Intent(purpose=EXIT, token=ms.no_token, side=SELL, price=PRICE_SCALE - buy_yes_at,
+                size=no_sale, tif=FAK, post_only=False)
+    return (yes, no) if delta > 0 else (no, yes)
