@@ -31,7 +31,8 @@ from pathlib import Path
 
 from mmfsm import native
 from mmfsm.audit.commands import add_audit_parser
-from mmfsm.audit.store import AuditError
+from mmfsm.audit.recovery import is_new_log, logged_account
+from mmfsm.audit.store import AuditError, connect_reader
 from mmfsm.core.config import ConfigError, config_hash, config_to_dict
 from mmfsm.ops.commands import add_operator_parsers
 from mmfsm.ops.control import ControlError
@@ -40,6 +41,7 @@ from mmfsm.ops.redact import Redactor
 from mmfsm.runner import run_synthetic
 from mmfsm.settings import load_config
 from mmfsm.sim.cli import add_parser as add_simulate_parser
+from mmfsm.synthetic import synthetic_identity
 from mmfsm.text import plural
 from mmfsm.trade import add_clob_options, attach_status, run_clob
 
@@ -134,8 +136,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{args.seconds}s of simulated time, config {config_hash(config)[:12]}"
     )
     audit = args.audit if args.audit is not None else Path(config.run.audit_path)
+    venue = synthetic_identity(seed=args.seed, markets=args.markets)
+    refused = _other_venues_log(audit, venue)
+    if refused is not None:
+        print(f"mmfsm run: {refused}", file=sys.stderr)
+        return 2
     with services_for_run(
-        args, config, audit_path=audit, start_ms=DEFAULT_START_MS, logger=logger
+        args, config, audit_path=audit, start_ms=DEFAULT_START_MS, logger=logger, account=venue
     ) as launched:
         print(f"audit log {audit}: {launched.recovered.describe()}")
         engine, summary = run_synthetic(
@@ -151,6 +158,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     print(summary.render(engine))
     return 0
+
+
+def _other_venues_log(audit: Path, venue: str) -> str | None:
+    """Why a synthetic run must not use ``audit``, or None.
+
+    A synthetic run recovers its own log (same seed and markets: the same venue), and
+    nothing else: an Engine recovered from an emulator's, a paper run's or a live
+    account's log holds markets, orders and inventory this venue never had. Checked
+    before the log is opened for writing, so a refused run adds nothing to it.
+    """
+    if is_new_log(audit):
+        return None
+    conn = connect_reader(audit)
+    try:
+        logged = logged_account(conn)
+    finally:
+        conn.close()
+    if logged == venue:
+        return None
+    whose = f"a run on {logged}" if logged is not None else "a run of another venue"
+    return (
+        f"audit log {audit.resolve()} holds {whose}, not of this {venue}: an Engine "
+        "recovered from it would trade markets and inventory this venue never had; "
+        "give --audit another path (or the same --seed and --markets as that run)"
+    )
 
 
 def _cmd_config(args: argparse.Namespace) -> int:

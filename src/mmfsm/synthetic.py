@@ -41,7 +41,7 @@ from mmfsm.core.events import (
 )
 from mmfsm.core.ticks import PRICE_SCALE, SIZE_SCALE, Side, TickSize
 
-__all__ = ["SyntheticVenue"]
+__all__ = ["SyntheticVenue", "synthetic_identity"]
 
 
 @define
@@ -60,6 +60,12 @@ class _Market:
 class _Resting:
     place: Place
     filled: int = 0
+
+
+def synthetic_identity(*, seed: int, markets: int) -> str:
+    """The venue a synthetic run trades on, as its audit log records it: the same seed and
+    number of markets make the same venue, whose log a later run may recover."""
+    return f"synthetic venue seed={seed} markets={markets}"
 
 
 @define
@@ -235,7 +241,17 @@ class SyntheticVenue:
         return out
 
     def _place(self, p: Place, ts_ms: int) -> list[Event]:
-        m = self.markets[p.market]
+        m = self.markets.get(p.market)
+        if m is None or p.token not in (m.yes, m.no):
+            # As a venue answers an order for a market or token it does not list.
+            return [
+                OrderRejected(
+                    ts_ms=ts_ms,
+                    client_id=p.client_id,
+                    reason=RejectReason.OTHER,
+                    message=f"market not found: {p.market} / {p.token}",
+                )
+            ]
         yes_price = p.price if p.token == m.yes else PRICE_SCALE - p.price
         buys_yes = (p.side is Side.BUY) == (p.token == m.yes)
         crosses = yes_price >= m.ask if buys_yes else yes_price <= m.bid
