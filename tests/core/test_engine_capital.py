@@ -153,3 +153,81 @@ def test_cancelled_capital_is_not_free_until_the_venue_confirms() -> None:
     # 30 of each matched, not yet reported: m1 still holds 30 of the capital.
     assert h.engine.exposure("m1").worst == 30 * SHARE
     assert sorted(p.size for p in places(h.start("m3"), "m3")) == [70 * SHARE, 70 * SHARE]
+
+
+def test_a_binding_capital_settles_instead_of_requoting_in_a_loop() -> None:
+    """50 markets of the default config just fill the $500 capital (10 shares a side
+    each), so each market's room is what the others leave. Every command is answered at
+    once, and every answer's commands too, at the same time: each book change must come
+    to rest. Growing a cut order back to full size cancels one that still counts, the
+    room left by that cancel cuts the replacement again, and so on forever: that loop
+    placed and cancelled without end (found by the decision benchmark)."""
+    import random
+
+    from mmfsm.core.config import default_config
+    from mmfsm.core.engine import Engine
+    from mmfsm.core.events import (
+        BookSnapshot,
+        ClockTick,
+        MarketListed,
+        OrderAcked,
+        PriceChange,
+        Trade,
+        TradeStatus,
+    )
+    from mmfsm.core.ticks import Side, TickSize
+    from mmfsm.harness import T0
+
+    engine = Engine(default_config())
+    n = 50
+
+    def settle(commands: tuple[Command, ...], ts: int) -> int:
+        rounds = 0
+        pending = list(commands)
+        while pending:
+            rounds += 1
+            assert rounds <= 20, f"still requoting after 20 rounds: {pending[:4]}"
+            replies: list[Event] = []
+            for c in pending:
+                if isinstance(c, Place):
+                    replies.append(OrderAcked(ts_ms=ts, client_id=c.client_id))
+                elif isinstance(c, Cancel):
+                    order = engine.orders.get(c.client_id)
+                    matched = order.filled if order is not None else 0
+                    replies.append(
+                        OrderCancelled(ts_ms=ts, client_id=c.client_id, size_matched=matched)
+                    )
+            pending = [c for r in replies for c in engine.step(r).commands]
+        return rounds
+
+    for i in range(n):
+        m = f"m{i}"
+        engine.step(MarketListed(ts_ms=T0, market=m, yes_token=f"{m}-y", no_token=f"{m}-n",
+                                 tick=TickSize.CENT, min_size=5 * SHARE))
+        engine.step(BookSnapshot(
+            ts_ms=T0, market=m, token=f"{m}-y",
+            bids=tuple((4800 - 100 * k, 200 * SHARE) for k in range(10)),
+            asks=tuple((5200 + 100 * k, 200 * SHARE) for k in range(10)),
+        ))
+    ts = T0 + 10_000
+    settle(engine.step(ClockTick(ts_ms=ts)).commands, ts)
+    rng = random.Random(1)
+    trades = 0
+    for i in range(1500):
+        ts += 5
+        m = f"m{rng.randrange(n)}"
+        resting = [o for o in engine.orders.in_market(m) if o.live and o.remaining]
+        if i % 50 == 49 and resting:  # now and then a fill: inventory moves the room
+            o = resting[0]
+            trades += 1
+            fill = Trade(ts_ms=ts, trade_id=f"t{trades}", client_id=o.client_id, market=m,
+                         token=o.token, side=o.side, price=o.price,
+                         size=min(o.remaining, 5 * SHARE), status=TradeStatus.MATCHED)
+            settle(engine.step(fill).commands, ts)
+            continue
+        side = Side.BUY if rng.random() < 0.5 else Side.SELL
+        price = rng.choice((4700, 4800)) if side is Side.BUY else rng.choice((5200, 5300))
+        change = PriceChange(ts_ms=ts, market=m, token=f"{m}-y",
+                             changes=((side, price, rng.randint(50, 400) * SHARE),))
+        settle(engine.step(change).commands, ts)
+    assert sum(engine.exposure(m).worst for m in engine.markets) <= 500 * SHARE

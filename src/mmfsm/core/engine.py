@@ -1295,7 +1295,14 @@ class Engine:
                 order.token == intent.token
                 and order.side is intent.side
                 and order.price == intent.price
-                and abs(remaining - size) * 10_000 <= tolerance * size
+                and (
+                    abs(remaining - size) * 10_000 <= tolerance * size
+                    # Sized by the capital the other markets leave: a smaller order
+                    # already counted never breaks the cap, and growing it would cancel
+                    # one order that still counts to place a bigger one, which the room
+                    # left by that cancel then shrinks again: a requote loop.
+                    or (ms.capital_bound and 0 < remaining <= size)
+                )
             ):
                 keep = order
             else:
