@@ -169,6 +169,20 @@ def test_one_writer_at_a_time(tmp_path: Path) -> None:
     AuditLog(tmp_path / "a.sqlite").close()
 
 
+def test_a_log_readable_by_others_is_made_private_on_open(tmp_path: Path) -> None:
+    log, _ = _open(tmp_path)
+    log.close()
+    path = tmp_path / "a.sqlite"
+    wal = tmp_path / "a.sqlite-wal"
+    wal.touch()
+    for part in (path, wal):
+        part.chmod(0o644)  # as a copy or another tool may leave it
+    AuditLog(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    if wal.exists():
+        assert stat.S_IMODE(wal.stat().st_mode) == 0o600
+
+
 def test_records_are_append_only_and_private(tmp_path: Path) -> None:
     log, _ = _open(tmp_path)
     log.close()

@@ -166,6 +166,8 @@ class AuditLog:
         if not path.exists():
             # The log is the bot's whole trading history: readable by its owner only.
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        else:
+            _owner_only(path)  # a log copied or made by another tool keeps its mode
         conn = sqlite3.connect(path, isolation_level=None)
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -414,3 +416,15 @@ class AuditLog:
         ).fetchone()
         if keep is not None:
             self._conn.execute("DELETE FROM snapshots WHERE seq < ?", (keep[0],))
+
+
+def _owner_only(path: Path) -> None:
+    """Take group and other access off the log and its WAL files (SQLite gives new WAL
+    files the log's own mode): the same 0600 a log this process creates has."""
+    for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = part.stat().st_mode & 0o777
+            if mode & 0o077:
+                os.chmod(part, mode & 0o700)
+        except FileNotFoundError:
+            continue
