@@ -14,7 +14,7 @@ import argparse
 import math
 import re
 
-__all__ = ["CHAIN_IDS", "SIGNATURE_TYPES", "address", "port", "positive_seconds"]
+__all__ = ["CHAIN_IDS", "SIGNATURE_TYPES", "address", "port", "positive_int", "positive_seconds"]
 
 CHAIN_IDS = (137, 80002)
 """Polygon and Amoy: the chains Polymarket's CLOB V2 signs for (POLYMARKET-CLOB-V2.md 3.2)."""
@@ -34,6 +34,17 @@ def port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a port (0 to 65535)")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (a count: a slice would read -1 as "all but the last")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
 
 

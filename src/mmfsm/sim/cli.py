@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mmfsm.cliargs import positive_int
 from mmfsm.core.config import Config, config_hash
 from mmfsm.sim.loop import Progress, RunResult, SimSetup, simulate
 from mmfsm.sim.replay import ATTRIBUTION, load_recording
@@ -52,7 +53,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "markets.jsonl, or the books file)",
     )
     p.add_argument(
-        "--max-markets", type=_positive, metavar="N", help="replay only the first N markets"
+        "--max-markets", type=positive_int, metavar="N", help="replay only the first N markets"
     )
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument(
@@ -77,17 +78,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 if any invariant was violated")
     p.set_defaults(handler=_handle)
     return p
-
-
-def _positive(text: str) -> int:
-    """argparse type: an integer >= 1 (a slice would read -1 as "all but the last")."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
