@@ -57,9 +57,12 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
             assert _num(x["p50_us"]), (key, cls)
             assert _num(x["p99_us"]), (key, cls)
             assert x["opcodes_p50"] > 0, (key, cls)
+        # Most updates move depth below the top, which needs no pass, also with 50
+        # markets of the default config, where the capital binds (INV-CAPITAL): a market
+        # stays quiet while the others leave it what they left at its last pass.
+        assert breakdown["skip"]["share"] > 0.5, key
         # Bytecode counts are deterministic: a skipped update must be the cheap path.
-        if "skip" in breakdown and "pass" in breakdown:
-            assert breakdown["skip"]["opcodes_p50"] < breakdown["pass"]["opcodes_p50"], key
+        assert breakdown["skip"]["opcodes_p50"] < breakdown["pass"]["opcodes_p50"], key
     assert "available" in d["callgrind"]
     # A compiled core is measured against the interpreted one in the same run.
     assert d["core"] == native.build()

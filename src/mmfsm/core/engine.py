@@ -35,7 +35,8 @@ counts it. The Engine keeps each market's (long, short) and their total as they 
 (a ``Place`` adds at once; a trade or an order report recounts its market), and a quote
 is cut so that its side stays within the capital the other markets leave. Exits and
 cancels are never cut: they cannot add. Once the total is within one market limit of the
-capital, a market's room moves with the others, so no market is *quiet* (below).
+capital, a market's room moves with the others, so a market is *quiet* (below) only while
+the others leave it what they left at its last pass (``MarketState.capital_seen``).
 
 Cost (the hot path): most events decide nothing new, and a step must cost what the
 event changes, not what the Engine holds. A market whose last judge and quote pass
@@ -305,11 +306,15 @@ class Engine:
             passes: list[MarketState] = []
             renew: list[MarketState] = []  # deadline to recompute, as a pass would
             skipped_kept = 0
-            # Near the capital, a market's room moves with the other markets: none is
-            # quiet then (INV-CAPITAL; a compare, once per step).
+            # Near the capital, or when its last pass was cut by it, a market's room moves
+            # with the other markets: it stays quiet only while they leave it what they
+            # left at its last pass (INV-CAPITAL).
             tight = self._capital_tight()
             for ms in scope:
-                if ms.quiet_until > now and not tight:
+                if ms.quiet_until > now and (
+                    not (tight or ms.capital_bound)
+                    or ms.capital_seen == self._capital_left(ms.market)
+                ):
                     skipped_kept += ms.quiet_kept
                     if ms.deadline_moved:
                         renew.append(ms)
@@ -655,7 +660,11 @@ class Engine:
 
     def _nothing_due(self, ms: MarketState) -> bool:
         """True when only a top-of-book change could make this market decide anew."""
-        if ms.machine.state != "running" or not ms.yes_book.trusted or self._capital_tight():
+        if ms.machine.state != "running" or not ms.yes_book.trusted:
+            return False
+        if (self._capital_tight() or ms.capital_bound) and ms.capital_seen != self._capital_left(
+            ms.market
+        ):
             return False
         position = ms.position.state
         if position == "quoting":
@@ -1213,6 +1222,8 @@ class Engine:
         self._quote_kept = kept = [0] * len(scope)
         self._quote_noisy = noisy = [False] * len(scope)
         if self.bot.state != "running":
+            for ms in scope:
+                ms.capital_seen = None
             return
         actions = self.actions
         records = self._recorder.records
@@ -1221,7 +1232,10 @@ class Engine:
             was_kept = actions.kept
             self._quote_market(ms)
             kept[i] = actions.kept - was_kept
-            noisy[i] = len(self._out) + len(records) != said or ms.capital_bound
+            noisy[i] = len(self._out) + len(records) != said
+            # The capital this pass was sized by (later passes of this step may move
+            # it: then this market is not quiet next time).
+            ms.capital_seen = self._capital_left(ms.market)
 
     def _quote_market(self, ms: MarketState) -> None:
         ms.capital_bound = False
@@ -1252,7 +1266,7 @@ class Engine:
             # or the other side's worst case (then the market's worst does not grow).
             top_long = min(limit, max(capital, book.worst_short))
             top_short = min(limit, max(capital, book.worst_long))
-            ms.capital_bound = True  # sized by other markets: never quiet (``_quote``)
+            ms.capital_bound = True  # sized by other markets (``capital_seen``)
         room_long = max(0, top_long - (book.worst_long - book.own_long))
         room_short = max(0, top_short - (book.worst_short - book.own_short))
         return quote_intents(

@@ -89,8 +89,11 @@ class MarketState:
     quiet_kept: int = 0
     deadline_moved: bool = False  # an input of ``Engine._deadline`` changed unjudged
     # The last quoting pass sized a quote by the capital other markets leave
-    # (INV-CAPITAL): the market is then never quiet, since its room moves without it.
+    # (INV-CAPITAL), which moves without this market.
     capital_bound: bool = False
+    # What the other markets left of the capital at the last quoting pass (None: no
+    # pass yet): near the capital a quiet market stays quiet only while it is the same.
+    capital_seen: int | None = None
 
     def usable(self, now_ms: int, stale_ms: int) -> bool:
         # ``yes_book.quotable`` written out (trusted, two-sided, not stale): every judge
