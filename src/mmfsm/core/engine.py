@@ -470,15 +470,6 @@ class Engine:
     def daily_pnl(self) -> int:
         return self.realized_today + self._unrealized_total
 
-    def capital_used(self) -> int:
-        """Sum over markets of worst-case exposure in size units (INV-CAPITAL)."""
-        return self._worst_total
-
-    @property
-    def capital_units(self) -> int:
-        """The strategy capital at $1 a share, in size units."""
-        return self._capital_units
-
     # ------------------------------------------------------------------ plumbing
 
     def _set_config(self, config: Config) -> None:

@@ -696,6 +696,21 @@ class ClobVenue:
         self._apply_state(tracked, state)
         self._release(self._unknown_hold(tracked))
 
+    async def _begin_cancel(self, tracked: Tracked) -> str | None:
+        """The venue id to cancel ``tracked`` by, or None when nothing more is to be sent:
+        it is done, not booked yet, or unresolved (then cancelled here, by the id it was
+        signed with). Marks the cancel requested whenever one goes out."""
+        if tracked.done:
+            return None
+        if tracked.unresolved:
+            tracked.cancel_requested = True
+            await self._cancel_unresolved(tracked)
+            return None
+        if tracked.venue_id is None:
+            return None
+        tracked.cancel_requested = True
+        return tracked.venue_id
+
     async def _cancel_unresolved(self, tracked: Tracked) -> None:
         """Cancel an unresolved placement by the id it was signed with.
 
@@ -757,16 +772,9 @@ class ClobVenue:
         if tracked is None:
             return
         await tracked.placed.wait()
-        if tracked.done:
+        venue_id = await self._begin_cancel(tracked)
+        if venue_id is None:
             return
-        if tracked.unresolved:
-            tracked.cancel_requested = True
-            await self._cancel_unresolved(tracked)
-            return
-        if tracked.venue_id is None:
-            return
-        tracked.cancel_requested = True
-        venue_id = tracked.venue_id
         try:
             await self._call(lambda: self.rest.cancel([venue_id]))
         except VenueError as err:
@@ -785,18 +793,11 @@ class ClobVenue:
     async def _cancel_tracked(self, tracked: Tracked) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(tracked.placed.wait(), timeout=10)
-        if tracked.done:
+        venue_id = await self._begin_cancel(tracked)
+        if venue_id is None:
             return
-        if tracked.unresolved:
-            tracked.cancel_requested = True
-            await self._cancel_unresolved(tracked)
-            return
-        if tracked.venue_id is None:
-            return
-        tracked.cancel_requested = True
         await self._refresh_order(tracked)
         if not tracked.done:
-            venue_id = tracked.venue_id
             with contextlib.suppress(VenueError):
                 await self._call(lambda: self.rest.cancel([venue_id]))
             await self._refresh_order(tracked)
